@@ -1,0 +1,209 @@
+"""Per-coordinate adaptive scaling: AdaGrad's sum of squares, RMSProp, Adam."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _checks
+from gradtx._base import GradientTransformation
+from gradtx._tree import (
+    acc_dtype,
+    as_dtype,
+    safe_increment,
+    tree_bias_correction,
+    tree_full_like,
+    tree_map_none,
+    tree_update_moment,
+    tree_zeros_like,
+    value_at,
+)
+
+
+def _divide_by_root(g, second, eps, eps_in_sqrt):
+    """g / (sqrt(second) + eps), or g / sqrt(second + eps), in at least float32."""
+    dt = acc_dtype(g.dtype)
+    second = second.astype(dt)
+    e = as_dtype(eps, dt)
+    denom = jnp.sqrt(second + e) if eps_in_sqrt else jnp.sqrt(second) + e
+    return (g.astype(dt) / denom).astype(g.dtype)
+
+
+class ScaleByRssState(NamedTuple):
+    sum_of_squares: object  # like params: running sum of squared updates (AdaGrad's grad_squared)
+
+
+def scale_by_rss(
+    initial_accumulator_value=0.0, eps=1e-10, *, eps_in_sqrt: bool = False
+) -> GradientTransformation:
+    """AdaGrad's scaling by the root of the summed squares (the seed's rule by default).
+
+    sum_of_squares = sum_of_squares + updates ** 2
+    updates = updates / (sqrt(sum_of_squares) + eps)     (eps_in_sqrt=False, seed and PyTorch)
+    updates = updates / sqrt(sum_of_squares + eps)       (eps_in_sqrt=True)
+
+    Args:
+        initial_accumulator_value: the accumulator's start (0 in the seed and PyTorch; optax
+            uses 0.1).
+        eps: added to the denominator for stability.
+        eps_in_sqrt: put eps inside the square root.
+    """
+    where = "gradtx.scale_by_rss"
+    _checks.check_number(where, "initial_accumulator_value", initial_accumulator_value, low=0.0)
+    _checks.check_number(where, "eps", eps, low=0.0)
+
+    def init(params):
+        return ScaleByRssState(tree_full_like(params, initial_accumulator_value))
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _checks.check_same_structure(updates, state.sum_of_squares, where, "updates", "state")
+
+        def accumulate(g, s):
+            dt = acc_dtype(s.dtype)
+            return (s.astype(dt) + jnp.square(g.astype(dt))).astype(s.dtype)
+
+        sos = tree_map_none(accumulate, updates, state.sum_of_squares)
+        updates = tree_map_none(lambda g, s: _divide_by_root(g, s, eps, eps_in_sqrt), updates, sos)
+        return updates, ScaleByRssState(sos)
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByRmsState(NamedTuple):
+    count: jax.Array  # int32 scalar: steps taken (bias correction, schedules)
+    nu: object  # like params: moving average of squared updates (the seed's grad_squared)
+    mu: object  # like params when centered, else (): moving average of the updates
+
+
+def scale_by_rms(
+    decay=0.99,
+    eps=1e-8,
+    initial_scale=0.0,
+    *,
+    eps_in_sqrt: bool = False,
+    centered: bool = False,
+    bias_correction: bool = False,
+) -> GradientTransformation:
+    """RMSProp's scaling by a leaky average of squared updates (the seed's rule by default).
+
+    nu = decay * nu + (1 - decay) * updates ** 2
+    mu = decay * mu + (1 - decay) * updates                 (centered only)
+    nu_hat = nu / (1 - decay ** count)                        (bias_correction only; mu alike)
+    v = max(nu_hat - mu_hat ** 2, 0) if centered else nu_hat
+    updates = updates / (sqrt(v) + eps)     (eps_in_sqrt=False: seed, PyTorch)
+    updates = updates / sqrt(v + eps)       (eps_in_sqrt=True: optax's default)
+
+    Args:
+        decay: the seed's ``decay_rate`` (PyTorch's ``alpha``; 0.99 as in PyTorch, optax 0.9).
+        eps: added to the denominator.
+        initial_scale: the start of ``nu`` (0 in the seed and PyTorch).
+        eps_in_sqrt: put eps inside the square root, as optax does.
+        centered: divide by an estimate of the variance rather than the second moment.
+        bias_correction: divide the averages by ``1 - decay ** count``.
+    """
+    where = "gradtx.scale_by_rms"
+    _checks.check_number(where, "decay", decay, low=0.0, high=1.0, schedule_ok=True)
+    _checks.check_number(where, "eps", eps, low=0.0)
+    _checks.check_number(where, "initial_scale", initial_scale, low=0.0)
+
+    def init(params):
+        mu = tree_zeros_like(params) if centered else ()
+        return ScaleByRmsState(jnp.zeros((), jnp.int32), tree_full_like(params, initial_scale), mu)
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _checks.check_same_structure(updates, state.nu, where, "updates", "state.nu")
+        d = value_at(decay, state.count)
+        count = safe_increment(state.count)
+        nu = tree_update_moment(updates, state.nu, d, 2)
+        mu = tree_update_moment(updates, state.mu, d, 1) if centered else ()
+        nu_hat = tree_bias_correction(nu, d, count) if bias_correction else nu
+        if centered:
+            mu_hat = tree_bias_correction(mu, d, count) if bias_correction else mu
+            nu_hat = tree_map_none(lambda v, m: jnp.maximum(v - jnp.square(m), 0), nu_hat, mu_hat)
+        updates = tree_map_none(
+            lambda g, v: _divide_by_root(g, v, eps, eps_in_sqrt), updates, nu_hat
+        )
+        return updates, ScaleByRmsState(count, nu, mu)
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByAdamState(NamedTuple):
+    count: jax.Array  # int32 scalar: the step t, from 1 after the first update
+    mu: object  # like params (mu_dtype if given): first moment
+    nu: object  # like params: second moment
+
+
+def scale_by_adam(
+    b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, *, mu_dtype=None, nesterov: bool = False
+) -> GradientTransformation:
+    """Adam's scaling: bias-corrected first moment over the root of the second.
+
+    mu = b1 * mu + (1 - b1) * updates
+    nu = b2 * nu + (1 - b2) * updates ** 2
+    mu_hat = mu / (1 - b1 ** t)
+    nu_hat = nu / (1 - b2 ** t)
+    updates = mu_hat / (sqrt(nu_hat + eps_root) + eps)
+
+    With nesterov=True (NAdam, as optax):
+    mu_hat = b1 * mu / (1 - b1 ** (t + 1)) + (1 - b1) * updates / (1 - b1 ** t)
+
+    Args:
+        b1: decay of the first moment, in [0, 1).
+        b2: decay of the second moment, in [0, 1).
+        eps: added outside the square root.
+        eps_root: added inside the square root (0 by default; positive values keep the
+            gradient through this transform finite, e.g. for meta-learning).
+        mu_dtype: dtype of the first moment; defaults to each parameter's dtype.
+        nesterov: use Nesterov momentum on the first moment (NAdam).
+
+    References:
+        Kingma and Ba, Adam: A Method for Stochastic Optimization, 2015.
+        Dozat, Incorporating Nesterov Momentum into Adam, 2016.
+    """
+    where = "gradtx.scale_by_adam"
+    _checks.check_number(where, "b1", b1, low=0.0, high=1.0, high_open=True, schedule_ok=True)
+    _checks.check_number(where, "b2", b2, low=0.0, high=1.0, high_open=True)
+    _checks.check_number(where, "eps", eps, low=0.0)
+    _checks.check_number(where, "eps_root", eps_root, low=0.0)
+
+    def init(params):
+        mu = tree_zeros_like(params, mu_dtype)
+        return ScaleByAdamState(jnp.zeros((), jnp.int32), mu, tree_zeros_like(params))
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _checks.check_same_structure(updates, state.mu, where, "updates", "state.mu")
+        beta1 = value_at(b1, state.count)
+        count = safe_increment(state.count)
+        mu = tree_update_moment(updates, state.mu, beta1, 1)
+        nu = tree_update_moment(updates, state.nu, b2, 2)
+        if nesterov:
+
+            def lookahead(m_next, g_now):
+                dt = acc_dtype(m_next.dtype)
+                b, one_minus = as_dtype(beta1, dt), as_dtype(1 - beta1, dt)
+                return (b * m_next.astype(dt) + one_minus * g_now.astype(dt)).astype(m_next.dtype)
+
+            mu_hat = tree_map_none(
+                lookahead,
+                tree_bias_correction(mu, beta1, safe_increment(count)),
+                tree_bias_correction(updates, beta1, count),
+            )
+        else:
+            mu_hat = tree_bias_correction(mu, beta1, count)
+        nu_hat = tree_bias_correction(nu, b2, count)
+
+        def step(g, m, v):
+            dt = acc_dtype(g.dtype)
+            denom = jnp.sqrt(v.astype(dt) + as_dtype(eps_root, dt)) + as_dtype(eps, dt)
+            return (m.astype(dt) / denom).astype(g.dtype)
+
+        updates = tree_map_none(step, updates, mu_hat, nu_hat)
+        return updates, ScaleByAdamState(count, mu, nu)
+
+    return GradientTransformation(init, update)

@@ -1,0 +1,114 @@
+"""Input validation with messages that name the argument or leaf path, the value, and the fix.
+
+Only Python numbers are range-checked: arrays and tracers pass unchecked, so hyperparameter
+sweeps under ``vmap`` and ``grad`` work.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import jax
+
+
+def describe(x) -> str:
+    """A short description of a value for an error message."""
+    if isinstance(x, tuple) and not hasattr(x, "_fields"):
+        return f"a tuple of length {len(x)}"
+    return f"type {type(x).__name__}"
+
+
+def is_python_number(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and not hasattr(x, "shape")
+
+
+def check_number(
+    where: str,
+    name: str,
+    value,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    schedule_ok: bool = False,
+    hint: str = "",
+):
+    """Check a hyperparameter given as a Python number against its range.
+
+    ``where`` is the public name of the transform being built, ``name`` the argument's name.
+    Arrays and tracers pass unchecked; a callable passes when ``schedule_ok``.
+    """
+    if callable(value):
+        if schedule_ok:
+            return
+        raise TypeError(
+            f"{where}: {name} is the callable {value!r}, but {name} does not accept a schedule. "
+            f"Pass a number or an array."
+        )
+    if isinstance(value, bool):
+        raise TypeError(f"{where}: {name}={value!r} is a bool; expected a number.")
+    if not is_python_number(value):
+        return
+    lo_ok = low is None or (value > low if low_open else value >= low)
+    hi_ok = high is None or (value < high if high_open else value <= high)
+    if value != value:  # NaN
+        lo_ok = False
+    if lo_ok and hi_ok:
+        return
+    left = "(" if low_open else "["
+    right = ")" if high_open else "]"
+    lo = "-inf" if low is None else f"{low:g}"
+    hi = "inf" if high is None else f"{high:g}"
+    raise ValueError(
+        f"{where}: {name}={value!r} is out of range; expected {name} in {left}{lo}, {hi}{right}."
+        + (f" {hint}" if hint else "")
+    )
+
+
+def _structure_diff(a, b, name_a: str, name_b: str) -> str:
+    none_leaf = lambda x: x is None  # noqa: E731
+    paths_a = {
+        jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(a, none_leaf)
+    }
+    paths_b = {
+        jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(b, none_leaf)
+    }
+    only_a = sorted(paths_a - paths_b)[:5]
+    only_b = sorted(paths_b - paths_a)[:5]
+    lines = []
+    if only_a:
+        lines.append(f"  leaves only in {name_a}: {', '.join(only_a)}")
+    if only_b:
+        lines.append(f"  leaves only in {name_b}: {', '.join(only_b)}")
+    if not lines:
+        lines.append(
+            f"  {name_a}: {jax.tree.structure(a, is_leaf=none_leaf)}\n"
+            f"  {name_b}: {jax.tree.structure(b, is_leaf=none_leaf)}"
+        )
+    return "\n".join(lines)
+
+
+def check_same_structure(a, b, where: str, name_a: str, name_b: str):
+    """Raise a ValueError naming the differing leaf paths if ``a`` and ``b`` differ in structure.
+
+    None leaves count as leaves, so masked updates match their parameters.
+    """
+    none_leaf = lambda x: x is None  # noqa: E731
+    if jax.tree.structure(a, is_leaf=none_leaf) == jax.tree.structure(b, is_leaf=none_leaf):
+        return
+    raise ValueError(
+        f"{where}: the tree structure of {name_a} differs from that of {name_b}.\n"
+        + _structure_diff(a, b, name_a, name_b)
+        + f"\nPass {name_a} with the same structure as the parameters given to init (use "
+        "gradtx.masked or gradtx.partition to treat parameter groups differently)."
+    )
+
+
+def require_params(params, where: str):
+    """Raise if a transform that needs the parameters was called without them."""
+    if params is None:
+        raise ValueError(
+            f"{where}: this transform needs the current parameters, but update was called with "
+            "params=None. Call tx.update(updates, state, params)."
+        )

@@ -1,0 +1,119 @@
+"""The seed's optimizers, each a chain of the small transforms.
+
+With default options each reproduces the update rule of the CS231n notes exactly (see
+``shared/seed/REFERENCE.md``); the transforms named in each chain hold the math.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gradtx._adaptive import scale_by_adam, scale_by_rms, scale_by_rss
+from gradtx._base import GradientTransformation, chain, identity
+from gradtx._decay import add_decayed_weights
+from gradtx._momentum import trace
+from gradtx._scaling import scale_by_learning_rate
+
+
+def sgd(
+    learning_rate, momentum=None, nesterov: bool = False, *, accumulator_dtype=None
+) -> GradientTransformation:
+    """Stochastic gradient descent, with optional (Nesterov) momentum.
+
+    chain(trace(momentum, nesterov), scale_by_learning_rate(learning_rate)); without momentum,
+    just the learning rate: ``x -= learning_rate * dx``.
+    """
+    return chain(
+        identity()
+        if momentum is None
+        else trace(momentum, nesterov, accumulator_dtype=accumulator_dtype),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adagrad(
+    learning_rate, initial_accumulator_value=0.0, eps=1e-10, *, eps_in_sqrt: bool = False
+) -> GradientTransformation:
+    """AdaGrad: chain(scale_by_rss(initial_accumulator_value, eps), scale_by_learning_rate).
+
+    Defaults are the seed's and PyTorch's (accumulator from 0, eps outside the root, 1e-10).
+    """
+    return chain(
+        scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=eps_in_sqrt),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def rmsprop(
+    learning_rate,
+    decay=0.99,
+    eps=1e-8,
+    initial_scale=0.0,
+    eps_in_sqrt: bool = False,
+    centered: bool = False,
+    momentum=None,
+    nesterov: bool = False,
+    bias_correction: bool = False,
+) -> GradientTransformation:
+    """RMSProp: chain(scale_by_rms(...), trace(momentum) if given, scale_by_learning_rate).
+
+    Defaults are the seed's and PyTorch's (decay 0.99, eps outside the root, nu from 0).
+    """
+    return chain(
+        scale_by_rms(
+            decay,
+            eps,
+            initial_scale,
+            eps_in_sqrt=eps_in_sqrt,
+            centered=centered,
+            bias_correction=bias_correction,
+        ),
+        identity() if momentum is None else trace(momentum, nesterov),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adam(
+    learning_rate=1e-3,
+    b1=0.9,
+    b2=0.999,
+    eps=1e-8,
+    eps_root=0.0,
+    *,
+    mu_dtype=None,
+    nesterov: bool = False,
+) -> GradientTransformation:
+    """Adam: chain(scale_by_adam(b1, b2, eps, eps_root), scale_by_learning_rate).
+
+    Defaults are the seed's (1e-3, 0.9, 0.999, 1e-8), bias correction from t = 1.
+    """
+    return chain(
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adamw(
+    learning_rate=1e-3,
+    b1=0.9,
+    b2=0.999,
+    eps=1e-8,
+    eps_root=0.0,
+    weight_decay=1e-2,
+    *,
+    mu_dtype=None,
+    nesterov: bool = False,
+    mask: Callable | None = None,
+) -> GradientTransformation:
+    """AdamW: Adam with decay decoupled from the moments and multiplied by the learning rate.
+
+    chain(scale_by_adam(b1, b2, eps, eps_root), add_decayed_weights(weight_decay, mask),
+    scale_by_learning_rate(learning_rate)), i.e.
+    W -= learning_rate * (mu_hat / (sqrt(nu_hat) + eps) + weight_decay * W).
+    weight_decay defaults to PyTorch's 1e-2 (optax: 1e-4).
+    """
+    return chain(
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,71 @@
+"""Scaling by a constant and by the learning rate."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _checks
+from gradtx._base import EmptyState, GradientTransformation
+from gradtx._tree import as_dtype, safe_increment, tree_map_none, value_at
+
+
+def scale(step_size) -> GradientTransformation:
+    """Multiply the updates by a constant.
+
+    updates = step_size * updates
+
+    Args:
+        step_size: a number or an array (a tracer under vmap or grad is fine).
+    """
+    _checks.check_number("gradtx.scale", "step_size", step_size)
+
+    def init(params):
+        del params
+        return EmptyState()
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        return tree_map_none(lambda u: u * as_dtype(step_size, u.dtype), updates), state
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByLearningRateState(NamedTuple):
+    count: jax.Array  # int32 scalar: steps taken, the argument of a learning-rate schedule
+
+
+def scale_by_learning_rate(learning_rate, *, flip_sign: bool = True) -> GradientTransformation:
+    """Scale the updates by the learning rate, negated so that applying them descends.
+
+    lr = learning_rate(count) if it is a schedule, else learning_rate
+    updates = -lr * updates          (lr * updates when flip_sign=False)
+
+    Args:
+        learning_rate: a number, an array, or a schedule ``count -> value`` evaluated at the
+            0-based step count.
+        flip_sign: negate the step (the default), as gradient descent needs.
+    """
+    _checks.check_number(
+        "gradtx.scale_by_learning_rate",
+        "learning_rate",
+        learning_rate,
+        low=0.0,
+        schedule_ok=True,
+        hint="For gradient ascent pass flip_sign=False instead.",
+    )
+    sign = -1 if flip_sign else 1
+
+    def init(params):
+        del params
+        return ScaleByLearningRateState(count=jnp.zeros((), jnp.int32))
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        lr = value_at(learning_rate, state.count)
+        updates = tree_map_none(lambda u: u * (sign * as_dtype(lr, u.dtype)), updates)
+        return updates, ScaleByLearningRateState(count=safe_increment(state.count))
+
+    return GradientTransformation(init, update)

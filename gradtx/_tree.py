@@ -1,0 +1,132 @@
+"""Pure tree helpers shared by the transforms: moments, bias correction, step counts, norms.
+
+Each is written for one array and lifted to pytrees once. Hyperparameters may be Python
+numbers, arrays or tracers; they are cast to each leaf's dtype where used, and the precision-
+sensitive parts (``1 - decay``, bias correction) are computed in at least float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+_NONE_LEAF = lambda x: x is None  # noqa: E731
+
+
+def acc_dtype(dtype) -> jnp.dtype:
+    """The dtype arithmetic on a leaf of ``dtype`` is carried out in: at least float32."""
+    dtype = jnp.dtype(dtype)
+    if jnp.issubdtype(dtype, jnp.complexfloating) or (
+        jnp.issubdtype(dtype, jnp.floating) and dtype.itemsize >= 4
+    ):
+        return dtype
+    return jnp.dtype(jnp.float32)
+
+
+def value_at(hyperparam, count):
+    """A hyperparameter's value at step ``count``: calls it if it is a schedule."""
+    return hyperparam(count) if callable(hyperparam) else hyperparam
+
+
+def as_dtype(x, dtype):
+    """Cast a hyperparameter (number, array or tracer) to ``dtype``."""
+    return jnp.asarray(x).astype(dtype)
+
+
+def tree_map_none(fn: Callable, tree, *rest):
+    """``jax.tree.map`` that passes None leaves (masked-out parameters) through untouched."""
+    return jax.tree.map(
+        lambda x, *r: None if x is None else fn(x, *r), tree, *rest, is_leaf=_NONE_LEAF
+    )
+
+
+def tree_zeros_like(tree, dtype=None):
+    """Zeros shaped like ``tree``; each keeps its leaf's sharding (``zeros_like``)."""
+    return tree_map_none(lambda x: jnp.zeros_like(x, dtype=dtype), tree)
+
+
+def tree_full_like(tree, fill_value, dtype=None):
+    """A tree of arrays filled with ``fill_value``, shaped (and sharded) like ``tree``."""
+
+    def full(x):
+        dt = jnp.dtype(dtype or x.dtype)
+        return jnp.full_like(x, as_dtype(fill_value, dt), dtype=dt)
+
+    return tree_map_none(full, tree)
+
+
+def tree_cast(tree, dtype):
+    """Cast every leaf to ``dtype``; ``dtype=None`` returns the tree unchanged."""
+    if dtype is None:
+        return tree
+    return tree_map_none(lambda x: x.astype(dtype), tree)
+
+
+def safe_increment(count):
+    """``count + 1``, saturating at the largest value of its integer dtype instead of wrapping."""
+    count = jnp.asarray(count)
+    big = jnp.iinfo(count.dtype).max
+    return jnp.where(count < big, count + 1, count).astype(count.dtype)
+
+
+def tree_update_moment(updates, moments, decay, order: int):
+    """Exponential moving average of the ``order``-th power of the updates.
+
+    moment = decay * moment + (1 - decay) * updates ** order
+
+    ``1 - decay`` is formed before any cast, so a Python float keeps full precision and a
+    bfloat16 model does not see ``decay`` rounded to 1. The new moment keeps its dtype.
+    """
+    one_minus = 1 - decay
+
+    def leaf(g, m):
+        dt = acc_dtype(m.dtype)
+        g = g.astype(dt)
+        power = g if order == 1 else (g * g if order == 2 else g**order)
+        new = as_dtype(decay, dt) * m.astype(dt) + as_dtype(one_minus, dt) * power
+        return new.astype(m.dtype)
+
+    return tree_map_none(leaf, updates, moments)
+
+
+def bias_correction_factor(decay, count, dtype=jnp.float32):
+    """``1 - decay ** count``, computed as ``-expm1(count * log1p(-(1 - decay)))``.
+
+    The log form keeps full relative precision in float32 when ``decay`` is close to 1.
+    """
+    dtype = acc_dtype(dtype)
+    one_minus = as_dtype(1 - decay, dtype)
+    return -jnp.expm1(jnp.asarray(count).astype(dtype) * jnp.log1p(-one_minus))
+
+
+def tree_bias_correction(moments, decay, count):
+    """Bias-corrected moments: moment_hat = moment / (1 - decay ** count), count from 1."""
+
+    def leaf(m):
+        dt = acc_dtype(m.dtype)
+        return (m.astype(dt) / bias_correction_factor(decay, count, dt)).astype(m.dtype)
+
+    return tree_map_none(leaf, moments)
+
+
+def tree_sum_squares(tree):
+    """Sum of squares over every leaf, in float32 at least."""
+    leaves = [x for x in jax.tree.leaves(tree) if x is not None]
+    if not leaves:
+        return jnp.zeros((), jnp.float32)
+    return sum(jnp.sum(jnp.square(x.astype(acc_dtype(x.dtype)))) for x in leaves)
+
+
+def global_norm(updates, axis_name: Any = None):
+    """The L2 norm of the whole tree: sqrt(sum over leaves of sum(x ** 2)).
+
+    Inside ``shard_map`` each device holds only its shard; give ``axis_name`` (a mesh axis name
+    or a tuple of them) to sum the squares over those axes and get the true global norm.
+    """
+    sq = tree_sum_squares(updates)
+    if axis_name is not None:
+        sq = jax.lax.psum(sq, axis_name)
+    return jnp.sqrt(sq)
