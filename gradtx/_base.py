@@ -128,7 +128,14 @@ def apply_updates(params: Params, updates: Updates) -> Params:
 
     None leaves in ``updates`` (from masked transforms) leave the parameter unchanged.
     """
-    _checks.check_same_structure(params, updates, "apply_updates", "params", "updates")
+    _checks.check_same_structure(
+        params,
+        updates,
+        "gradtx.apply_updates",
+        "params",
+        "updates",
+        fix="Pass the updates that the optimizer's update returned for these params.",
+    )
 
     def add(p, u):
         if u is None:

@@ -89,7 +89,7 @@ def _structure_diff(a, b, name_a: str, name_b: str) -> str:
     return "\n".join(lines)
 
 
-def check_same_structure(a, b, where: str, name_a: str, name_b: str):
+def check_same_structure(a, b, where: str, name_a: str, name_b: str, fix: str = ""):
     """Raise a ValueError naming the differing leaf paths if ``a`` and ``b`` differ in structure.
 
     None leaves count as leaves, so masked updates match their parameters.
@@ -100,8 +100,12 @@ def check_same_structure(a, b, where: str, name_a: str, name_b: str):
     raise ValueError(
         f"{where}: the tree structure of {name_a} differs from that of {name_b}.\n"
         + _structure_diff(a, b, name_a, name_b)
-        + f"\nPass {name_a} with the same structure as the parameters given to init (use "
-        "gradtx.masked or gradtx.partition to treat parameter groups differently)."
+        + "\n"
+        + (
+            fix
+            or f"Pass {name_a} with the structure of the parameters given to init (use "
+            "gradtx.masked or gradtx.partition to treat parameter groups differently)."
+        )
     )
 
 
