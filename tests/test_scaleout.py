@@ -110,3 +110,22 @@ def test_scaling_out_example():
     assert kib["sharded state (4-way model)"] == pytest.approx(full / 4, rel=0.01)
     assert kib["ZeRO-1 (8-way)"] == pytest.approx(full / 8, rel=0.01)
     assert "same parameters" in out
+
+
+def _fake(tmp_path, behaviour, **kwargs):
+    (tmp_path / "behaviour").write_text(behaviour)
+    return run_workers("tests.scaleout.fake_worker", 2, 1, tmp_path, **kwargs)
+
+
+def test_launcher_retries_on_a_busy_port(tmp_path):
+    logs = _fake(tmp_path, "busy-once")
+    assert "attempt 1" in logs[0] and "attempt 1" in logs[1]
+
+
+@pytest.mark.parametrize(
+    "behaviour, match", [("fail", "rank 1 broke"), ("hang", "killed by the launcher")]
+)
+def test_launcher_stops_every_worker_and_shows_the_logs(tmp_path, behaviour, match):
+    with pytest.raises(AssertionError, match=match):
+        _fake(tmp_path, behaviour, timeout=3.0)
+    assert (tmp_path / "attempts0").read_text() == "x"  # not retried
