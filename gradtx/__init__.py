@@ -21,6 +21,7 @@ from gradtx._decay import AddDecayedWeightsState, add_decayed_weights, add_l2_pe
 from gradtx._momentum import EmaState, TraceState, ema, trace
 from gradtx._optimizers import adagrad, adam, adamw, rmsprop, sgd
 from gradtx._scaling import ScaleByLearningRateState, scale, scale_by_learning_rate
+from gradtx._sharding import bytes_per_device, state_shardings
 from gradtx._tree import (
     global_norm,
     safe_increment,
@@ -47,6 +48,7 @@ __all__ = [
     "add_decayed_weights",
     "add_l2_penalty",
     "apply_updates",
+    "bytes_per_device",
     "chain",
     "clip",
     "clip_by_global_norm",
@@ -61,6 +63,7 @@ __all__ = [
     "scale_by_rms",
     "scale_by_rss",
     "sgd",
+    "state_shardings",
     "stateless",
     "trace",
     "tree_bias_correction",

@@ -99,8 +99,10 @@ ENTRIES: list[Entry] = [
 NOT_TRANSFORMS: dict[str, str] = {
     "GradientTransformation": "the contract type",
     "apply_updates": "contract helper",
+    "bytes_per_device": "sharding helper: bytes of a tree held by each device",
     "global_norm": "tree helper",
     "safe_increment": "tree helper",
+    "state_shardings": "sharding helper: the state's shardings (follow params, or ZeRO-1)",
     "tree_bias_correction": "tree helper",
     "tree_update_moment": "tree helper",
     "tree_zeros_like": "tree helper",
