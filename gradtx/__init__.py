@@ -8,6 +8,15 @@ from gradtx._adaptive import (
     scale_by_rms,
     scale_by_rss,
 )
+from gradtx._averaging import (
+    AverageParamsState,
+    LookaheadParams,
+    LookaheadState,
+    average_params,
+    incremental_update,
+    lookahead,
+    periodic_update,
+)
 from gradtx._base import (
     EmptyState,
     GradientTransformation,
@@ -16,9 +25,25 @@ from gradtx._base import (
     identity,
     stateless,
 )
-from gradtx._clipping import clip, clip_by_global_norm
+from gradtx._clipping import (
+    adaptive_grad_clip,
+    centralize,
+    clip,
+    clip_by_block_rms,
+    clip_by_global_norm,
+    normalize_by_update_norm,
+    per_example_global_norm_clip,
+)
 from gradtx._decay import AddDecayedWeightsState, add_decayed_weights, add_l2_penalty
 from gradtx._momentum import EmaState, TraceState, ema, trace
+from gradtx._monitoring import (
+    MonitorState,
+    SnapshotState,
+    get_measurement,
+    measure_with_ema,
+    monitor,
+    snapshot,
+)
 from gradtx._optimizers import adagrad, adam, adamw, rmsprop, sgd
 from gradtx._scaling import ScaleByLearningRateState, scale, scale_by_learning_rate
 from gradtx._sharding import bytes_per_device, state_shardings
@@ -29,32 +54,62 @@ from gradtx._tree import (
     tree_update_moment,
     tree_zeros_like,
 )
+from gradtx._wrappers import (
+    ApplyIfFiniteState,
+    ZeroNansState,
+    apply_if_finite,
+    flatten,
+    skip_large_updates,
+    skip_not_finite,
+    zero_nans,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AddDecayedWeightsState",
+    "ApplyIfFiniteState",
+    "AverageParamsState",
     "EmaState",
     "EmptyState",
     "GradientTransformation",
+    "LookaheadParams",
+    "LookaheadState",
+    "MonitorState",
     "ScaleByAdamState",
     "ScaleByLearningRateState",
     "ScaleByRmsState",
     "ScaleByRssState",
+    "SnapshotState",
     "TraceState",
+    "ZeroNansState",
     "adagrad",
     "adam",
     "adamw",
+    "adaptive_grad_clip",
     "add_decayed_weights",
     "add_l2_penalty",
+    "apply_if_finite",
     "apply_updates",
+    "average_params",
     "bytes_per_device",
+    "centralize",
     "chain",
     "clip",
+    "clip_by_block_rms",
     "clip_by_global_norm",
     "ema",
+    "flatten",
+    "get_measurement",
     "global_norm",
     "identity",
+    "incremental_update",
+    "lookahead",
+    "measure_with_ema",
+    "monitor",
+    "normalize_by_update_norm",
+    "per_example_global_norm_clip",
+    "periodic_update",
     "rmsprop",
     "safe_increment",
     "scale",
@@ -63,10 +118,14 @@ __all__ = [
     "scale_by_rms",
     "scale_by_rss",
     "sgd",
+    "skip_large_updates",
+    "skip_not_finite",
+    "snapshot",
     "state_shardings",
     "stateless",
     "trace",
     "tree_bias_correction",
     "tree_update_moment",
     "tree_zeros_like",
+    "zero_nans",
 ]

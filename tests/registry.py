@@ -27,10 +27,21 @@ class Entry:
     extra_args: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. loss=...
     bf16_ok: bool = True
     label: str = ""  # tells apart two entries of one factory
+    # maps the example params (a plain tree) to what init/update take, e.g. LookaheadParams;
+    # gradients stay shaped like the plain tree
+    params_fn: Callable[[Any], Any] | None = None
 
     @property
     def name(self) -> str:
         return self.factory.__name__ + (f"[{self.label}]" if self.label else "")
+
+    def params(self, dtype=jnp.float32):
+        """The example params in the form this entry's init and update take."""
+        plain = example_params(dtype)
+        return plain if self.params_fn is None else self.params_fn(plain)
+
+    def wrap(self, plain):
+        return plain if self.params_fn is None else self.params_fn(plain)
 
     def build(self, **override) -> gradtx.GradientTransformation:
         return self.factory(**{**self.kwargs, **override})
@@ -73,6 +84,59 @@ ENTRIES: list[Entry] = [
     # clipping
     E(gradtx.clip, {"max_delta": 0.1}, sweep="max_delta"),
     E(gradtx.clip_by_global_norm, {"max_norm": 0.5}, sweep="max_norm"),
+    E(gradtx.clip_by_block_rms, {"threshold": 0.5}, sweep="threshold"),
+    E(gradtx.adaptive_grad_clip, {"clipping": 0.1}, sweep="clipping", needs_params=True),
+    E(gradtx.centralize, {}),
+    E(gradtx.normalize_by_update_norm, {}, sweep="scale_factor", sweep_values=(0.5, 1.0, 2.0)),
+    # wrappers
+    E(
+        gradtx.apply_if_finite,
+        {"inner": gradtx.adam(0.01), "max_consecutive_errors": 3},
+        sweep="max_consecutive_errors",
+        sweep_values=(0, 1, 3),
+    ),
+    E(gradtx.zero_nans, {}),
+    E(gradtx.flatten, {"inner": gradtx.adam(0.01)}),
+    # averaging
+    E(
+        gradtx.lookahead,
+        {"fast_optimizer": gradtx.sgd(0.1), "sync_period": 2, "slow_step_size": 0.5},
+        sweep="slow_step_size",
+        sweep_values=(0.2, 0.5, 0.8),
+        needs_params=True,
+        params_fn=gradtx.LookaheadParams.init_synced,
+    ),
+    E(
+        gradtx.lookahead,
+        {
+            "fast_optimizer": gradtx.adam(0.01),
+            "sync_period": 3,
+            "slow_step_size": 0.5,
+            "reset_state": True,
+        },
+        sweep="sync_period",
+        sweep_values=(1, 2, 3),
+        needs_params=True,
+        params_fn=gradtx.LookaheadParams.init_synced,
+        label="reset",
+    ),
+    E(gradtx.average_params, {"decay": 0.9}, sweep="decay", needs_params=True),
+    E(
+        gradtx.average_params,
+        {"start_step": 1, "mode": "swa"},
+        sweep="start_step",
+        sweep_values=(0, 1, 2),
+        needs_params=True,
+        label="swa",
+    ),
+    # monitoring
+    E(gradtx.snapshot, {"measure_name": "norm", "measure": gradtx.global_norm}),
+    E(gradtx.monitor, {}),
+    E(
+        gradtx.monitor,
+        {"measures": {"ema": gradtx.measure_with_ema(gradtx.global_norm, 0.9)}},
+        label="ema",
+    ),
     # optimizers
     E(gradtx.sgd, {"learning_rate": 0.1}, sweep="learning_rate"),
     E(gradtx.sgd, {"learning_rate": 0.1, "momentum": 0.9}, sweep="momentum", label="momentum"),
@@ -101,6 +165,14 @@ NOT_TRANSFORMS: dict[str, str] = {
     "apply_updates": "contract helper",
     "bytes_per_device": "sharding helper: bytes of a tree held by each device",
     "global_norm": "tree helper",
+    "LookaheadParams": "the (fast, slow) parameter pair lookahead works on",
+    "get_measurement": "reads a snapshot/monitor measurement from a state by name",
+    "incremental_update": "Polyak average of two trees (a pure function)",
+    "measure_with_ema": "a stateful measure for monitor (its output is a measurement)",
+    "per_example_global_norm_clip": "clips per-example gradients and sums them (a pure function)",
+    "periodic_update": "periodic copy of parameters (a pure function)",
+    "skip_large_updates": "a should_skip_update_fn for MultiSteps",
+    "skip_not_finite": "a should_skip_update_fn for MultiSteps",
     "safe_increment": "tree helper",
     "state_shardings": "sharding helper: the state's shardings (follow params, or ZeRO-1)",
     "tree_bias_correction": "tree helper",

@@ -44,7 +44,7 @@ def test_registry_covers_api():
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
 def test_jit_equals_eager(entry):
     tx = entry.build()
-    params = example_params()
+    params = entry.params()
     eager = _run(entry, tx, params, tx.init(params), 3)
     jit_tx = gradtx.GradientTransformation(jax.jit(tx.init), jax.jit(tx.update))
     jitted = _run(entry, jit_tx, params, jit_tx.init(params), 3)
@@ -55,7 +55,7 @@ def test_jit_equals_eager(entry):
 def test_traced_once_and_state_stable(entry):
     chex.clear_trace_counter()
     tx = entry.build()
-    params = example_params()
+    params = entry.params()
     state = tx.init(params)
     spec0 = jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), state)
 
@@ -74,7 +74,7 @@ def test_traced_once_and_state_stable(entry):
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
 def test_scan_equals_loop(entry):
     tx = entry.build()
-    params = example_params()
+    params = entry.params()
     loop = _run(entry, tx, params, tx.init(params), 4)
     grads = jax.tree.map(lambda *g: jnp.stack(g), *[example_grads(i) for i in range(4)])
 
@@ -90,7 +90,9 @@ def test_scan_equals_loop(entry):
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
 def test_vmap_over_ensemble_equals_loop(entry):
     tx = entry.build()
-    members = [jax.tree.map(lambda x, i=i: x * (1.0 + i), example_params()) for i in range(3)]
+    members = [
+        entry.wrap(jax.tree.map(lambda x, i=i: x * (1.0 + i), example_params())) for i in range(3)
+    ]
     batched = jax.tree.map(lambda *x: jnp.stack(x), *members)
 
     def run(p):
@@ -104,7 +106,7 @@ def test_vmap_over_ensemble_equals_loop(entry):
 
 @pytest.mark.parametrize("entry", SWEEPABLE, ids=[e.name for e in SWEEPABLE])
 def test_vmap_over_hyperparameter_equals_loop(entry):
-    params = example_params()
+    params = entry.params()
 
     def run(value):
         tx = entry.build(**{entry.sweep: value})
@@ -122,7 +124,7 @@ def test_vmap_over_hyperparameter_equals_loop(entry):
 @pytest.mark.parametrize("entry", [e for e in ENTRIES if e.bf16_ok], ids=lambda e: e.name)
 def test_bfloat16_stays_bfloat16(entry):
     tx = entry.build()
-    params = example_params(jnp.bfloat16)
+    params = entry.params(jnp.bfloat16)
     state = tx.init(params)
     if entry.sweep:  # a float32 hyperparameter array must not promote bf16 state
         tx = entry.build(**{entry.sweep: jnp.asarray(entry.sweep_values[-1], jnp.float32)})
@@ -141,9 +143,9 @@ def test_bfloat16_stays_bfloat16(entry):
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
 def test_zero_gradients_give_finite_updates(entry):
     tx = entry.build()
-    params = example_params()
+    params = entry.params()
     state = tx.init(params)
-    zeros = jax.tree.map(jnp.zeros_like, params)
+    zeros = jax.tree.map(jnp.zeros_like, example_params())
     for _ in range(2):
         updates, state = tx.update(zeros, state, params, **entry.extra_args)
         for leaf in jax.tree.leaves(updates):
@@ -153,7 +155,7 @@ def test_zero_gradients_give_finite_updates(entry):
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
 def test_abstract_init(entry):
     tx = entry.build()
-    params = example_params()
+    params = entry.params()
     abstract = jax.eval_shape(tx.init, params)
     concrete = tx.init(params)
     assert jax.tree.structure(abstract) == jax.tree.structure(concrete)
@@ -164,7 +166,7 @@ def test_abstract_init(entry):
 @pytest.mark.parametrize("entry", [e for e in ENTRIES if e.needs_params], ids=lambda e: e.name)
 def test_params_required(entry):
     tx = entry.build()
-    params = example_params()
+    params = entry.params()
     with pytest.raises(ValueError, match="params=None"):
         tx.update(example_grads(0), tx.init(params), None, **entry.extra_args)
 
