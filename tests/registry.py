@@ -27,13 +27,20 @@ class Entry:
     extra_args: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. loss=...
     bf16_ok: bool = True
     label: str = ""  # tells apart two entries of one factory
+    differentiable: bool = True  # the loss after K steps is differentiable in learning_rate etc.
+    wraps: Callable | None = None  # for wrappers of factories: build = factory(wraps)(**kwargs)
 
     @property
     def name(self) -> str:
-        return self.factory.__name__ + (f"[{self.label}]" if self.label else "")
+        inner = self.wraps.__name__ if self.wraps is not None else ""
+        label = ",".join(x for x in (inner, self.label) if x)
+        return self.factory.__name__ + (f"[{label}]" if label else "")
 
     def build(self, **override) -> gradtx.GradientTransformation:
-        return self.factory(**{**self.kwargs, **override})
+        kwargs = {**self.kwargs, **override}
+        if self.wraps is not None:
+            return self.factory(self.wraps)(**kwargs)
+        return self.factory(**kwargs)
 
 
 E = Entry
@@ -93,11 +100,43 @@ ENTRIES: list[Entry] = [
     ),
     E(gradtx.adam, {"learning_rate": 0.01}, sweep="learning_rate"),
     E(gradtx.adamw, {"learning_rate": 0.01}, sweep="weight_decay", needs_params=True),
+    # hyperparameters in the state
+    E(gradtx.inject_hyperparams, {"learning_rate": 0.01}, sweep="learning_rate", wraps=gradtx.adam),
+    E(
+        gradtx.inject_hyperparams,
+        {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True},
+        sweep="momentum",
+        sweep_values=(0.0, 0.5, 0.9),
+        wraps=gradtx.sgd,
+    ),
+    E(
+        gradtx.inject_hyperparams,
+        {"learning_rate": lambda count: 0.01 * 0.9 ** count.astype(jnp.float32), "b1": 0.9},
+        sweep="weight_decay",
+        needs_params=True,
+        wraps=gradtx.adamw,
+    ),
+    E(
+        gradtx.inject_hyperparams,
+        {"decay": 0.9, "eps": 1e-2, "eps_in_sqrt": True, "centered": True, "bias_correction": True},
+        sweep="decay",
+        sweep_values=(0.9, 0.99, 0.5),
+        wraps=gradtx.scale_by_rms,
+    ),
 ]
 
 # Public names that are not gradient transformations, with what they are (tested elsewhere).
 NOT_TRANSFORMS: dict[str, str] = {
     "GradientTransformation": "the contract type",
+    "StateDictDiff": "state tools: what load_state_dict(strict=False) would add and drop",
+    "load_state": "checkpoints: read a save_state file into a state like `like`",
+    "load_state_dict": "state tools: rebuild a state from a state_dict",
+    "read_state_dict": "checkpoints: read a save_state file into a state_dict",
+    "save_state": "checkpoints: atomic versioned .npz",
+    "state_dict": "state tools: flat {path: numpy array}",
+    "state_dict_diff": "state tools: compare a state_dict with a state",
+    "tree_get": "state tools: read a value by name",
+    "tree_set": "state tools: replace values by name",
     "apply_updates": "contract helper",
     "global_norm": "tree helper",
     "safe_increment": "tree helper",
