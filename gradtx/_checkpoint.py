@@ -87,7 +87,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read a ``save_state`` checkpoint into ``{key: numpy array}``, checking all of it."""
     path = os.fspath(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             if _META not in z.files:
                 raise _bad(path, f"it has no {_META} entry (not written by gradtx.save_state)")
             meta = json.loads(z[_META].tobytes().decode())

@@ -234,7 +234,8 @@ def load_state_dict(like, d: dict, *, strict: bool = True):
         raise ValueError(
             f"gradtx.load_state_dict: the state dict does not fit `like` ({len(problems)} "
             "problems):\n" + "\n".join(problems) + "\nLoad with the optimizer and parameters "
-            "that saved it, or pass strict=False to allow added and removed parameters."
+            "that saved it"
+            + (", or pass strict=False to allow added and removed parameters." if strict else ".")
         )
     if diff.unexpected:
         warnings.warn(
