@@ -25,6 +25,7 @@ from gradtx._base import (
     identity,
     stateless,
 )
+from gradtx._checkpoint import load_state, read_state_dict, save_state
 from gradtx._clipping import (
     adaptive_grad_clip,
     centralize,
@@ -35,6 +36,7 @@ from gradtx._clipping import (
     per_example_global_norm_clip,
 )
 from gradtx._decay import AddDecayedWeightsState, add_decayed_weights, add_l2_penalty
+from gradtx._hyperparams import InjectHyperparamsState, inject_hyperparams
 from gradtx._momentum import EmaState, TraceState, ema, trace
 from gradtx._monitoring import (
     MonitorState,
@@ -47,6 +49,14 @@ from gradtx._monitoring import (
 from gradtx._optimizers import adagrad, adam, adamw, rmsprop, sgd
 from gradtx._scaling import ScaleByLearningRateState, scale, scale_by_learning_rate
 from gradtx._sharding import bytes_per_device, state_shardings
+from gradtx._state_tools import (
+    StateDictDiff,
+    load_state_dict,
+    state_dict,
+    state_dict_diff,
+    tree_get,
+    tree_set,
+)
 from gradtx._tree import (
     global_norm,
     safe_increment,
@@ -73,6 +83,7 @@ __all__ = [
     "EmaState",
     "EmptyState",
     "GradientTransformation",
+    "InjectHyperparamsState",
     "LookaheadParams",
     "LookaheadState",
     "MonitorState",
@@ -81,6 +92,7 @@ __all__ = [
     "ScaleByRmsState",
     "ScaleByRssState",
     "SnapshotState",
+    "StateDictDiff",
     "TraceState",
     "ZeroNansState",
     "adagrad",
@@ -104,14 +116,19 @@ __all__ = [
     "global_norm",
     "identity",
     "incremental_update",
+    "inject_hyperparams",
+    "load_state",
+    "load_state_dict",
     "lookahead",
     "measure_with_ema",
     "monitor",
     "normalize_by_update_norm",
     "per_example_global_norm_clip",
     "periodic_update",
+    "read_state_dict",
     "rmsprop",
     "safe_increment",
+    "save_state",
     "scale",
     "scale_by_adam",
     "scale_by_learning_rate",
@@ -121,10 +138,14 @@ __all__ = [
     "skip_large_updates",
     "skip_not_finite",
     "snapshot",
+    "state_dict",
+    "state_dict_diff",
     "state_shardings",
     "stateless",
     "trace",
     "tree_bias_correction",
+    "tree_get",
+    "tree_set",
     "tree_update_moment",
     "tree_zeros_like",
     "zero_nans",

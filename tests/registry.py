@@ -30,10 +30,14 @@ class Entry:
     # maps the example params (a plain tree) to what init/update take, e.g. LookaheadParams;
     # gradients stay shaped like the plain tree
     params_fn: Callable[[Any], Any] | None = None
+    differentiable: bool = True  # the loss after K steps is differentiable in learning_rate etc.
+    wraps: Callable | None = None  # for wrappers of factories: build = factory(wraps)(**kwargs)
 
     @property
     def name(self) -> str:
-        return self.factory.__name__ + (f"[{self.label}]" if self.label else "")
+        inner = self.wraps.__name__ if self.wraps is not None else ""
+        label = ",".join(x for x in (inner, self.label) if x)
+        return self.factory.__name__ + (f"[{label}]" if label else "")
 
     def params(self, dtype=jnp.float32):
         """The example params in the form this entry's init and update take."""
@@ -44,7 +48,10 @@ class Entry:
         return plain if self.params_fn is None else self.params_fn(plain)
 
     def build(self, **override) -> gradtx.GradientTransformation:
-        return self.factory(**{**self.kwargs, **override})
+        kwargs = {**self.kwargs, **override}
+        if self.wraps is not None:
+            return self.factory(self.wraps)(**kwargs)
+        return self.factory(**kwargs)
 
 
 E = Entry
@@ -157,11 +164,43 @@ ENTRIES: list[Entry] = [
     ),
     E(gradtx.adam, {"learning_rate": 0.01}, sweep="learning_rate"),
     E(gradtx.adamw, {"learning_rate": 0.01}, sweep="weight_decay", needs_params=True),
+    # hyperparameters in the state
+    E(gradtx.inject_hyperparams, {"learning_rate": 0.01}, sweep="learning_rate", wraps=gradtx.adam),
+    E(
+        gradtx.inject_hyperparams,
+        {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True},
+        sweep="momentum",
+        sweep_values=(0.0, 0.5, 0.9),
+        wraps=gradtx.sgd,
+    ),
+    E(
+        gradtx.inject_hyperparams,
+        {"learning_rate": lambda count: 0.01 * 0.9 ** count.astype(jnp.float32), "b1": 0.9},
+        sweep="weight_decay",
+        needs_params=True,
+        wraps=gradtx.adamw,
+    ),
+    E(
+        gradtx.inject_hyperparams,
+        {"decay": 0.9, "eps": 1e-2, "eps_in_sqrt": True, "centered": True, "bias_correction": True},
+        sweep="decay",
+        sweep_values=(0.9, 0.99, 0.5),
+        wraps=gradtx.scale_by_rms,
+    ),
 ]
 
 # Public names that are not gradient transformations, with what they are (tested elsewhere).
 NOT_TRANSFORMS: dict[str, str] = {
     "GradientTransformation": "the contract type",
+    "StateDictDiff": "state tools: what load_state_dict(strict=False) would add and drop",
+    "load_state": "checkpoints: read a save_state file into a state like `like`",
+    "load_state_dict": "state tools: rebuild a state from a state_dict",
+    "read_state_dict": "checkpoints: read a save_state file into a state_dict",
+    "save_state": "checkpoints: atomic versioned .npz",
+    "state_dict": "state tools: flat {path: numpy array}",
+    "state_dict_diff": "state tools: compare a state_dict with a state",
+    "tree_get": "state tools: read a value by name",
+    "tree_set": "state tools: replace values by name",
     "apply_updates": "contract helper",
     "bytes_per_device": "sharding helper: bytes of a tree held by each device",
     "global_norm": "tree helper",

@@ -41,8 +41,8 @@ def mlp_init(key, sizes: Sequence[int] = (2, 100, 3), dtype=jnp.float32):
 def _logits(params, inputs):
     h = inputs
     for layer in params[:-1]:
-        h = jax.nn.relu(h @ layer["w"] + layer["b"])
-    return h @ params[-1]["w"] + params[-1]["b"]
+        h = jax.nn.relu(h @ layer["w"] + layer["b"][None, :])
+    return h @ params[-1]["w"] + params[-1]["b"][None, :]
 
 
 def mlp_loss(params, inputs, labels):

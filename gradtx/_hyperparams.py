@@ -1,0 +1,139 @@
+"""Hyperparameters kept in the optimizer state, so they change without recompiling."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx._base import GradientTransformation, call_update
+from gradtx._tree import safe_increment
+
+
+class InjectHyperparamsState(NamedTuple):
+    count: jax.Array  # int32 scalar: steps taken, the argument of the schedules
+    hyperparams: dict[str, jax.Array]  # name -> scalar (or array) value used by the last step
+    inner_state: Any  # the state of the wrapped transform
+
+
+def _is_numeric(x) -> bool:
+    if isinstance(x, bool | np.bool_):
+        return False
+    if isinstance(x, numbers.Number):
+        return True
+    if isinstance(x, jax.Array | np.ndarray | np.generic):
+        return jnp.issubdtype(jnp.result_type(x), jnp.number)
+    return False
+
+
+def _is_schedule(x) -> bool:
+    return callable(x) and not isinstance(x, type | np.dtype) and not _is_numeric(x)
+
+
+def _stored(x, float_dtype):
+    """A hyperparameter value as the array kept in the state (its documented dtype)."""
+    if isinstance(x, jax.Array | np.ndarray | np.generic):
+        return jnp.asarray(x)
+    if isinstance(x, numbers.Integral):
+        return jnp.asarray(x, jnp.int32)
+    return jnp.asarray(x, float_dtype)
+
+
+def inject_hyperparams(
+    factory: Callable[..., GradientTransformation],
+    *,
+    static_args: Sequence[str] = (),
+    hyperparam_dtype=None,
+) -> Callable[..., GradientTransformation]:
+    """Wrap a transform factory so its numeric hyperparameters live in the state.
+
+    ``inject_hyperparams(adam)(learning_rate=1e-3, b1=0.9)`` behaves like
+    ``adam(learning_rate=1e-3, b1=0.9)``, but its state is
+    ``InjectHyperparamsState(count, hyperparams, inner_state)`` with
+    ``hyperparams = {"learning_rate": ..., "b1": ...}``. Change a value with
+    ``gradtx.tree_set(state, learning_rate=3e-4)``: the jitted step is not recompiled.
+
+    Each keyword argument is sorted, by its type only, into
+    - a hyperparameter (Python int or float, numeric NumPy or JAX array, tracer): stored as an
+      array; Python floats as float32 (or ``hyperparam_dtype``), Python ints as int32, arrays
+      keep their dtype and shape;
+    - a schedule (any other callable): evaluated at ``count`` on each step; the value used is
+      stored under the same name (float32, or ``hyperparam_dtype``), so it can be read but
+      setting it lasts only until the next step recomputes it;
+    - static (bool, str, None, dtypes, transforms, trees, and every name in ``static_args``):
+      passed to ``factory`` unchanged. Name non-schedule callables (a ``mask`` function) here.
+
+    On every ``init`` and ``update`` the inner transform is rebuilt, at trace time only, by
+    ``factory(**static, **hyperparams)``; no signature is inspected. The transform casts each
+    value to each parameter's dtype and computes ``1 - b2`` and bias corrections in at least
+    float32, so float32 hyperparameters keep a bfloat16 model in bfloat16 without rounding
+    b2 = 0.999 to 1.
+
+    Args:
+        factory: a function returning a GradientTransformation (``gradtx.adam``, ...).
+        static_args: names of keyword arguments never to store (non-numeric or
+            Python-int-only arguments, callables that are not schedules).
+        hyperparam_dtype: the dtype of Python floats and schedule values (float32 or
+            float64; narrower types would round b2 = 0.999 to 1).
+
+    Returns:
+        ``wrapped(**kwargs) -> GradientTransformation``. Hyperparameters must be passed by
+        keyword, so that each has a name.
+    """
+    fname = getattr(factory, "__name__", repr(factory))
+    where = f"gradtx.inject_hyperparams({fname})"
+    float_dtype = jnp.dtype(hyperparam_dtype or jnp.float32)
+    if not jnp.issubdtype(float_dtype, jnp.floating) or float_dtype.itemsize < 4:
+        raise ValueError(
+            f"{where}: hyperparam_dtype={float_dtype} is not float32 or float64. Narrower "
+            "floats round decays such as b2=0.999 to 1.0 (NaN bias correction); the transform "
+            "already casts each value to each parameter's dtype where it is used."
+        )
+    static_names = frozenset(static_args)
+
+    def wrapped(*args, **kwargs) -> GradientTransformation:
+        if args:
+            raise TypeError(
+                f"{where}: got {len(args)} positional argument(s); pass every argument by "
+                "keyword (e.g. learning_rate=0.1) so each hyperparameter has a name."
+            )
+        static = {k: v for k, v in kwargs.items() if k in static_names or not _is_numeric(v)}
+        schedules = {k: v for k, v in static.items() if k not in static_names and _is_schedule(v)}
+        static = {k: v for k, v in static.items() if k not in schedules}
+        numbers_ = {k: v for k, v in kwargs.items() if k not in static and k not in schedules}
+        factory(**kwargs)  # validates Python-number hyperparameters now, with the factory's errors
+
+        def evaluate(name, schedule, count):
+            try:
+                return jnp.asarray(schedule(count)).astype(float_dtype)
+            except Exception as err:
+                raise TypeError(
+                    f"{where}: {name}={schedule!r} was taken for a schedule (count -> number) "
+                    f"but calling it with the step count did not give a number ({err}). If it "
+                    f"is not a schedule, pass static_args=({name!r},)."
+                ) from err
+
+        def current(hyperparams, count):
+            return {**hyperparams, **{k: evaluate(k, s, count) for k, s in schedules.items()}}
+
+        def init(params):
+            count = jnp.zeros((), jnp.int32)
+            hyperparams = current({k: _stored(v, float_dtype) for k, v in numbers_.items()}, count)
+            inner_state = factory(**static, **hyperparams).init(params)
+            return InjectHyperparamsState(count, hyperparams, inner_state)
+
+        def update(updates, state, params=None, **extra_args):
+            hyperparams = current(state.hyperparams, state.count)
+            inner = factory(**static, **hyperparams)
+            updates, inner = call_update(inner, updates, state.inner_state, params, extra_args)
+            return updates, InjectHyperparamsState(safe_increment(state.count), hyperparams, inner)
+
+        return GradientTransformation(init, update)
+
+    wrapped.__name__ = f"injected_{fname}"
+    wrapped.__doc__ = f"{fname} with its numeric hyperparameters kept in the state."
+    return wrapped

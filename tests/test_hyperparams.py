@@ -1,0 +1,276 @@
+"""inject_hyperparams, tree_get/tree_set, sweeps over injected state, and hypergradients."""
+
+from __future__ import annotations
+
+import inspect
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gradtx
+from tests.registry import ENTRIES, example_grads, example_params
+
+
+def _np_adam(w, grads, lrs, b1s, b2=0.999, eps=1e-8):
+    """Adam in NumPy float64 (Kingma and Ba, Algorithm 1), hyperparameters per step."""
+    m, v, out = np.zeros_like(w), np.zeros_like(w), []
+    for t, (g, lr, b1) in enumerate(zip(grads, lrs, b1s), start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        w = w - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+        out.append(w)
+    return out
+
+
+def test_stored_dtypes_and_static_arguments():
+    tx = gradtx.inject_hyperparams(gradtx.sgd)(
+        learning_rate=0.1, momentum=jnp.asarray(0.9, jnp.bfloat16), nesterov=True
+    )
+    hp = tx.init({"w": jnp.ones(3)}).hyperparams
+    assert set(hp) == {"learning_rate", "momentum"}  # nesterov (a bool) is static
+    assert hp["learning_rate"].dtype == jnp.float32 and hp["momentum"].dtype == jnp.bfloat16
+    rss = gradtx.inject_hyperparams(gradtx.scale_by_rss)(initial_accumulator_value=1)
+    assert rss.init({"w": jnp.ones(3)}).hyperparams["initial_accumulator_value"].dtype == jnp.int32
+    with jax.enable_x64(True):
+        tx64 = gradtx.inject_hyperparams(gradtx.adam, hyperparam_dtype=jnp.float64)(b1=0.5)
+        assert tx64.init({"w": jnp.ones(3)}).hyperparams["b1"].dtype == jnp.float64
+
+
+def test_schedule_value_stored_each_step():
+    sched = lambda count: 0.5 ** count.astype(jnp.float32)  # noqa: E731
+    tx = gradtx.inject_hyperparams(gradtx.sgd)(learning_rate=sched)
+    params = {"w": jnp.ones(2)}
+    state = tx.init(params)
+    assert float(state.hyperparams["learning_rate"]) == 1.0
+    for t in range(3):
+        updates, state = tx.update({"w": jnp.ones(2)}, state)
+        np.testing.assert_allclose(np.asarray(updates["w"]), -(0.5**t))
+        assert float(state.hyperparams["learning_rate"]) == 0.5**t  # the value this step used
+
+
+def test_bad_arguments_are_explained():
+    with pytest.raises(TypeError, match="pass every argument by keyword"):
+        gradtx.inject_hyperparams(gradtx.sgd)(0.1)
+    with pytest.raises(ValueError, match="hyperparam_dtype=bfloat16 is not float32 or float64"):
+        gradtx.inject_hyperparams(gradtx.adam, hyperparam_dtype=jnp.bfloat16)
+    with pytest.raises(ValueError, match=r"b2=1\.5 is out of range"):
+        gradtx.inject_hyperparams(gradtx.adam)(b2=1.5)  # the factory's own check, at build time
+    mask = lambda p: {"w": True}  # noqa: E731
+    params = {"w": jnp.ones(2)}
+    with pytest.raises(TypeError, match=r"pass static_args=\('mask',\)"):
+        gradtx.inject_hyperparams(gradtx.adamw)(mask=mask).init(params)
+    tx = gradtx.inject_hyperparams(gradtx.adamw, static_args=("mask",))(mask=mask)
+    assert set(tx.init(params).hyperparams) == set()
+
+
+def test_trajectory_matches_numpy_adam_with_values_changed_by_name():
+    rng = np.random.default_rng(0)
+    grads = [rng.standard_normal(5) for _ in range(8)]
+    lrs = [0.1] * 3 + [0.02] * 5
+    b1s = [0.9] * 5 + [0.5] * 3
+    want = _np_adam(np.linspace(-1, 1, 5), grads, lrs, b1s)
+    with jax.enable_x64(True):
+        tx = gradtx.inject_hyperparams(gradtx.adam, hyperparam_dtype=jnp.float64)(
+            learning_rate=0.1, b1=0.9
+        )
+        params = {"w": jnp.linspace(-1.0, 1.0, 5)}
+        state = tx.init(params)
+        for t, g in enumerate(grads):
+            state = gradtx.tree_set(state, learning_rate=lrs[t], b1=b1s[t])
+            updates, state = tx.update({"w": jnp.asarray(g)}, state)
+            params = gradtx.apply_updates(params, updates)
+            np.testing.assert_allclose(np.asarray(params["w"]), want[t], rtol=1e-10)
+        assert state.hyperparams["b1"].dtype == jnp.float64
+
+
+def test_bfloat16_model_with_float32_hyperparameters():
+    params = example_params(jnp.bfloat16)
+    plain = gradtx.adam(1e-3, b1=0.9, b2=0.999)
+    injected = gradtx.inject_hyperparams(gradtx.adam)(learning_rate=1e-3, b1=0.9, b2=0.999)
+    arrays = gradtx.adam(jnp.float32(1e-3), b1=jnp.float32(0.9), b2=jnp.float32(0.999))
+    results = []
+    for tx in (plain, injected, arrays):
+        p, state = params, tx.init(params)
+        for t in range(3):
+            updates, state = tx.update(example_grads(t, jnp.bfloat16), state)
+            if t == 0:  # Adam's first step is lr * g / |g| = 1e-3 * sign(g): NaN if b2 -> 1
+                for u, g in zip(
+                    jax.tree.leaves(updates), jax.tree.leaves(example_grads(0, jnp.bfloat16))
+                ):
+                    want = -1e-3 * np.sign(np.asarray(g, np.float64))
+                    np.testing.assert_allclose(np.asarray(u, np.float64), want, rtol=1e-2)
+            p = gradtx.apply_updates(p, updates)
+        assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves((p, updates)))
+        results.append(p)
+    chex.assert_trees_all_equal(results[0], results[1], results[2])
+
+
+def _dict_chain(**named):
+    """A chain whose state is a dict of named states (the shape of a named_chain state)."""
+
+    def init(params):
+        return {k: tx.init(params) for k, tx in named.items()}
+
+    def update(updates, state, params=None):
+        new = {}
+        for k, tx in named.items():
+            updates, new[k] = tx.update(updates, state[k], params)
+        return updates, new
+
+    return gradtx.GradientTransformation(init, update)
+
+
+def _nested_state():
+    inner = gradtx.inject_hyperparams(gradtx.sgd)(learning_rate=0.1, momentum=0.9)
+    tx = _dict_chain(
+        adam=gradtx.chain(gradtx.clip(1.0), gradtx.scale_by_adam()),
+        sgd=gradtx.chain(gradtx.identity(), inner),
+    )
+    return tx.init({"w": jnp.ones((2, 3)), "b": jnp.zeros(3)})
+
+
+def test_tree_get_by_name_and_suffix():
+    state = _nested_state()
+    assert float(gradtx.tree_get(state, "learning_rate")) == pytest.approx(0.1)
+    assert float(gradtx.tree_get(state, "1/hyperparams/momentum")) == pytest.approx(0.9)
+    mu = gradtx.tree_get(state, "adam/1/mu")
+    assert set(mu) == {"w", "b"} and mu["w"].shape == (2, 3)
+    assert gradtx.tree_get(state, "adam/1/nu/w").shape == (2, 3)
+    with pytest.raises(KeyError, match=r"(?s)ambiguous.*adam/1/count.*sgd/1/count"):
+        gradtx.tree_get(state, "count")
+    with pytest.raises(KeyError, match=r"no field named 'lr'.*Names present: .*learning_rate"):
+        gradtx.tree_get(state, "lr")
+
+
+def test_tree_set_keeps_dtype_shape_and_checks():
+    state = _nested_state()
+    new = gradtx.tree_set(state, learning_rate=3e-4, momentum=np.float64(0.5))
+    lr = gradtx.tree_get(new, "learning_rate")
+    assert lr.dtype == jnp.float32 and lr.shape == () and float(lr) == pytest.approx(3e-4)
+    assert gradtx.tree_get(new, "momentum").dtype == jnp.float32
+    assert float(gradtx.tree_get(state, "learning_rate")) == pytest.approx(0.1)  # a copy
+    zeros = {"w": np.zeros((2, 3)), "b": jnp.zeros(3)}
+    new = gradtx.tree_set(state, {"adam/1/mu": zeros})
+    assert gradtx.tree_get(new, "adam/1/mu")["w"].dtype == jnp.float32
+    with pytest.raises(ValueError, match=r"'sgd/1/hyperparams/learning_rate' has shape \(\)"):
+        gradtx.tree_set(state, learning_rate=jnp.ones(3))
+    with pytest.raises(ValueError, match="int32 values; 2.5 would be truncated"):
+        gradtx.tree_set(state, {"sgd/1/count": 2.5})
+    with pytest.raises(ValueError, match="Pass a tree of the same structure"):
+        gradtx.tree_set(state, {"adam/1/mu": {"w": jnp.zeros((2, 3))}})
+
+
+def test_tree_set_does_not_retrace_a_jitted_step():
+    chex.clear_trace_counter()
+    tx = gradtx.inject_hyperparams(gradtx.sgd)(learning_rate=0.1)
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def step(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return gradtx.apply_updates(params, updates), state
+
+    params = {"w": jnp.zeros(3)}
+    state = tx.init(params)
+    for lr in (0.1, 0.01, 2.0, 0.5):
+        state = gradtx.tree_set(state, learning_rate=lr)
+        before = np.asarray(params["w"])
+        params, state = step(params, state, {"w": jnp.ones(3)})
+        np.testing.assert_allclose(np.asarray(params["w"]), before - lr, rtol=1e-6)
+
+
+SWEEPABLE = [e for e in ENTRIES if e.sweep]
+
+
+def _run(entry, tx, params, state, steps=3):
+    for i in range(steps):
+        updates, state = tx.update(example_grads(i), state, params, **entry.extra_args)
+        params = gradtx.apply_updates(params, updates)
+    return params
+
+
+@pytest.mark.parametrize("entry", SWEEPABLE, ids=[e.name for e in SWEEPABLE])
+def test_vmap_over_injected_state_equals_loop(entry):
+    """Values set in injected state and vmapped equal optimizers built with each value."""
+    params = example_params()
+    kwargs = {**entry.kwargs, entry.sweep: entry.sweep_values[0]}
+    static = tuple(k for k, v in kwargs.items() if callable(v) and k != entry.sweep)
+    tx = gradtx.inject_hyperparams(entry.wraps or entry.factory, static_args=static)(**kwargs)
+
+    def run(value):
+        state = gradtx.tree_set(tx.init(params), {f"hyperparams/{entry.sweep}": value})
+        return _run(entry, tx, params, state)
+
+    got = jax.vmap(run)(jnp.asarray(entry.sweep_values, jnp.float32))
+    for i, v in enumerate(entry.sweep_values):
+        plain = entry.build(**{entry.sweep: v})
+        want = _run(entry, plain, params, plain.init(params))
+        got_i = jax.tree.map(lambda x, i=i: x[i], got)
+        chex.assert_trees_all_close(want, got_i, rtol=1e-5, atol=1e-6)
+
+
+HYPER = ("learning_rate", "b1", "b2", "decay", "momentum", "weight_decay")
+DIFFERENTIABLE = [
+    e
+    for e in ENTRIES
+    if isinstance(e.kwargs.get("learning_rate"), int | float) and e.differentiable
+]
+
+
+def _hyperparameters(entry):
+    sig = inspect.signature(entry.wraps or entry.factory).parameters
+    values = {n: entry.kwargs.get(n, sig[n].default if n in sig else None) for n in HYPER}
+    return {n: float(v) for n, v in values.items() if isinstance(v, int | float)}
+
+
+@pytest.mark.parametrize("entry", DIFFERENTIABLE, ids=[e.name for e in DIFFERENTIABLE])
+def test_hypergradient_matches_finite_difference(entry):
+    """d(loss after 5 steps)/d(hyperparameter) equals a central difference, in float64."""
+    rng = np.random.default_rng(0)
+    a, y = rng.standard_normal((8, 4)), rng.standard_normal(8)
+    with jax.enable_x64(True):
+        data = jnp.asarray(a), jnp.asarray(y)
+        w0 = {"w": jnp.asarray(rng.standard_normal(4)), "b": jnp.asarray(0.3)}
+        loss = lambda p: 0.5 * jnp.mean((data[0] @ p["w"] + p["b"] - data[1]) ** 2)  # noqa: E731
+
+        def loss_after(hyper):
+            tx = entry.build(**hyper)
+            params, state = w0, tx.init(w0)
+            for _ in range(5):
+                updates, state = tx.update(jax.grad(loss)(params), state, params)
+                params = gradtx.apply_updates(params, updates)
+            return loss(params)
+
+        hyper = {n: jnp.float64(v) for n, v in _hyperparameters(entry).items()}
+        grads = jax.grad(loss_after)(hyper)
+        for name, value in hyper.items():
+            h = 1e-6 * max(abs(float(value)), 1e-2)
+            up, down = {**hyper, name: value + h}, {**hyper, name: value - h}
+            fd = (loss_after(up) - loss_after(down)) / (2 * h)
+            assert np.isfinite(grads[name]), (name, grads[name])
+            np.testing.assert_allclose(grads[name], fd, rtol=1e-4, atol=1e-9, err_msg=name)
+
+
+def test_hypergradient_through_injected_state():
+    """d loss / d lr through tree_set on injected state equals building with lr inside."""
+    params = {"w": jnp.asarray([1.0, -2.0])}
+    loss = lambda p: jnp.sum(p["w"] ** 2)  # noqa: E731
+    injected = gradtx.inject_hyperparams(gradtx.adam)(learning_rate=0.1)
+
+    def after(lr, build_inside):
+        tx = gradtx.adam(lr) if build_inside else injected
+        state = tx.init(params)
+        state = state if build_inside else gradtx.tree_set(state, learning_rate=lr)
+        p = params
+        for _ in range(4):
+            updates, state = tx.update(jax.grad(loss)(p), state, p)
+            p = gradtx.apply_updates(p, updates)
+        return loss(p)
+
+    g_injected = jax.grad(after)(0.1, False)
+    np.testing.assert_allclose(g_injected, jax.grad(after)(0.1, True), rtol=1e-6)
+    fd = (after(0.1 + 1e-3, False) - after(0.1 - 1e-3, False)) / 2e-3
+    np.testing.assert_allclose(g_injected, fd, rtol=1e-3)
