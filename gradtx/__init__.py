@@ -1,5 +1,13 @@
 """gradtx: composable, pure gradient transformations for JAX, in optax's protocol."""
 
+from gradtx._accumulate import (
+    ApplyEveryState,
+    ConditionallyTransformState,
+    MultiSteps,
+    MultiStepsState,
+    apply_every,
+    conditionally_transform,
+)
 from gradtx._adaptive import (
     ScaleByAdamState,
     ScaleByRmsState,
@@ -17,7 +25,18 @@ from gradtx._base import (
     stateless,
 )
 from gradtx._clipping import clip, clip_by_global_norm
+from gradtx._combine import (
+    MaskedState,
+    PartitionState,
+    freeze,
+    masked,
+    named_chain,
+    partition,
+    selective_transform,
+    set_to_zero,
+)
 from gradtx._decay import AddDecayedWeightsState, add_decayed_weights, add_l2_penalty
+from gradtx._groups import ParamGroup, param_group_labels, param_groups
 from gradtx._momentum import EmaState, TraceState, ema, trace
 from gradtx._optimizers import adagrad, adam, adamw, rmsprop, sgd
 from gradtx._scaling import ScaleByLearningRateState, scale, scale_by_learning_rate
@@ -33,9 +52,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AddDecayedWeightsState",
+    "ApplyEveryState",
+    "ConditionallyTransformState",
     "EmaState",
     "EmptyState",
     "GradientTransformation",
+    "MaskedState",
+    "MultiSteps",
+    "MultiStepsState",
+    "ParamGroup",
+    "PartitionState",
     "ScaleByAdamState",
     "ScaleByLearningRateState",
     "ScaleByRmsState",
@@ -46,13 +72,21 @@ __all__ = [
     "adamw",
     "add_decayed_weights",
     "add_l2_penalty",
+    "apply_every",
     "apply_updates",
     "chain",
     "clip",
     "clip_by_global_norm",
+    "conditionally_transform",
     "ema",
+    "freeze",
     "global_norm",
     "identity",
+    "masked",
+    "named_chain",
+    "param_group_labels",
+    "param_groups",
+    "partition",
     "rmsprop",
     "safe_increment",
     "scale",
@@ -60,6 +94,8 @@ __all__ = [
     "scale_by_learning_rate",
     "scale_by_rms",
     "scale_by_rss",
+    "selective_transform",
+    "set_to_zero",
     "sgd",
     "stateless",
     "trace",

@@ -27,16 +27,23 @@ class Entry:
     extra_args: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. loss=...
     bf16_ok: bool = True
     label: str = ""  # tells apart two entries of one factory
+    args: tuple = ()  # positional arguments, for factories taking *args (chain, named_chain)
 
     @property
     def name(self) -> str:
         return self.factory.__name__ + (f"[{self.label}]" if self.label else "")
 
     def build(self, **override) -> gradtx.GradientTransformation:
-        return self.factory(**{**self.kwargs, **override})
+        return self.factory(*self.args, **{**self.kwargs, **override})
 
 
 E = Entry
+
+
+def _is_matrix(x) -> bool:
+    return x.ndim > 1
+
+
 ENTRIES: list[Entry] = [
     # contract
     E(gradtx.identity, {}),
@@ -93,11 +100,68 @@ ENTRIES: list[Entry] = [
     ),
     E(gradtx.adam, {"learning_rate": 0.01}, sweep="learning_rate"),
     E(gradtx.adamw, {"learning_rate": 0.01}, sweep="weight_decay", needs_params=True),
+    # combinators
+    E(
+        gradtx.named_chain,
+        {},
+        args=(
+            ("clip", gradtx.clip(0.5)),
+            ("adam", gradtx.scale_by_adam()),
+            ("lr", gradtx.scale(-0.1)),
+        ),
+    ),
+    E(gradtx.masked, {"inner": gradtx.adam(0.01), "mask": lambda p: jax.tree.map(_is_matrix, p)}),
+    E(
+        gradtx.partition,
+        {
+            "transforms": {"matrix": gradtx.adam(0.01), "other": gradtx.sgd(0.1, momentum=0.9)},
+            "param_labels": lambda p: jax.tree.map(
+                lambda x: "matrix" if _is_matrix(x) else "other", p
+            ),
+        },
+    ),
+    E(gradtx.freeze, {"mask": lambda p: {"w": True, "b": False, "block": True}}),
+    E(gradtx.set_to_zero, {}),
+    E(
+        gradtx.selective_transform,
+        {"optimizer": gradtx.adam(0.01), "freeze_mask": lambda p: jax.tree.map(_is_matrix, p)},
+    ),
+    E(
+        gradtx.param_groups,
+        {
+            "optimizer": gradtx.adamw,
+            "hyperparams": {"learning_rate": 0.01, "weight_decay": 0.1},
+            "groups": [
+                gradtx.ParamGroup("bias", "b", weight_decay=0.0, lr_scale=0.5),
+                gradtx.ParamGroup("block", "block/*", frozen=True),
+            ],
+        },
+        needs_params=True,
+    ),
+    # accumulation
+    E(
+        gradtx.MultiSteps,
+        {"opt": gradtx.adam(0.01), "every_k_schedule": 2},
+        sweep="every_k_schedule",
+        sweep_values=(1, 2, 3),
+    ),
+    E(
+        gradtx.MultiSteps,
+        {"opt": gradtx.sgd(0.1, momentum=0.9), "every_k_schedule": lambda step: 1 + step % 2},
+        label="schedule",
+    ),
+    E(gradtx.apply_every, {"k": 2}, sweep="k", sweep_values=(1, 2, 3)),
+    E(
+        gradtx.conditionally_transform,
+        {"inner": gradtx.adam(0.01), "should_transform_fn": lambda step: step % 2 == 0},
+    ),
 ]
 
 # Public names that are not gradient transformations, with what they are (tested elsewhere).
 NOT_TRANSFORMS: dict[str, str] = {
     "GradientTransformation": "the contract type",
+    "ParamGroup": "a parameter-group rule for param_groups",
+    "param_group_labels": "the tree of group names param_groups assigns",
     "apply_updates": "contract helper",
     "global_norm": "tree helper",
     "safe_increment": "tree helper",
