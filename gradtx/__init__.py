@@ -25,18 +25,16 @@ from gradtx._base import (
     stateless,
 )
 from gradtx._clipping import clip, clip_by_global_norm
-from gradtx._combine import (
-    MaskedState,
-    PartitionState,
+from gradtx._combine import MaskedState, PartitionState, masked, named_chain, partition
+from gradtx._decay import AddDecayedWeightsState, add_decayed_weights, add_l2_penalty
+from gradtx._groups import (
+    ParamGroup,
     freeze,
-    masked,
-    named_chain,
-    partition,
+    param_group_labels,
+    param_groups,
     selective_transform,
     set_to_zero,
 )
-from gradtx._decay import AddDecayedWeightsState, add_decayed_weights, add_l2_penalty
-from gradtx._groups import ParamGroup, param_group_labels, param_groups
 from gradtx._momentum import EmaState, TraceState, ema, trace
 from gradtx._optimizers import adagrad, adam, adamw, rmsprop, sgd
 from gradtx._scaling import ScaleByLearningRateState, scale, scale_by_learning_rate

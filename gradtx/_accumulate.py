@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._base import GradientTransformation, call_update
-from gradtx._combine import _check_transform
+from gradtx._combine import check_transform
 from gradtx._tree import acc_dtype, safe_increment, tree_map_none, tree_zeros_like, value_at
 
 
@@ -68,7 +68,7 @@ class MultiSteps:
         accumulator_dtype=None,
     ):
         where = "gradtx.MultiSteps"
-        _check_transform(opt, where, "opt")
+        check_transform(opt, where, "opt")
         _check_k(where, "every_k_schedule", every_k_schedule, schedule_ok=True)
         self.inner_opt = opt
         self._every_k = every_k_schedule
@@ -99,9 +99,9 @@ class MultiSteps:
 
         def accumulate(g, a):
             dt = acc_dtype(a.dtype)
+            g, old = g.astype(dt), a.astype(dt)
             n = (state.mini_step + 1).astype(dt)
-            new = a.astype(dt) + (g.astype(dt) - a.astype(dt)) / n
-            return (new if self._use_grad_mean else a.astype(dt) + g.astype(dt)).astype(a.dtype)
+            return (old + (g - old) / n if self._use_grad_mean else old + g).astype(a.dtype)
 
         acc = tree_map_none(accumulate, updates, state.acc_grads)
         emit = jnp.logical_and(state.mini_step == k - 1, jnp.logical_not(skip))
@@ -109,10 +109,8 @@ class MultiSteps:
         step = lambda: call_update(self.inner_opt, grads, state.inner_opt_state, params, extra_args)
 
         def hold():
-            shapes = jax.eval_shape(step)[0]
-            return tree_map_none(
-                lambda s: jnp.zeros(s.shape, s.dtype), shapes
-            ), state.inner_opt_state
+            zeros = tree_map_none(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(step)[0])
+            return zeros, state.inner_opt_state
 
         new_updates, inner_state = jax.lax.cond(emit, step, hold)
         keep = lambda new, old: jnp.where(skip, old, new)
@@ -198,7 +196,7 @@ def conditionally_transform(
         forward_extra_args: pass the extra keyword arguments to ``should_transform_fn``.
     """
     where = "gradtx.conditionally_transform"
-    _check_transform(inner, where, "inner")
+    check_transform(inner, where, "inner")
     if not callable(should_transform_fn):
         raise TypeError(
             f"{where}: should_transform_fn={should_transform_fn!r} is not callable; pass a "

@@ -1,4 +1,4 @@
-"""Combinators: named chains, masks, partitions into parameter groups, freezing.
+"""Combinators: named chains, masks, and partitions of the parameters into groups.
 
 Masks and labels are always functions of the parameters (``params -> tree``), evaluated when
 tracing, so every decision is static. A masked-out leaf reaches the inner transform as None
@@ -11,16 +11,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from gradtx._base import EmptyState, GradientTransformation, call_update
-from gradtx._tree import tree_map_none
+from gradtx._base import GradientTransformation, call_update
 
 _NONE = lambda x: x is None  # noqa: E731
 
 
-def _check_transform(tx, where: str, name: str):
+def check_transform(tx, where: str, name: str):
     if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
         raise TypeError(
             f"{where}: {name} is {tx!r}, which is not a gradient transformation (an object with "
@@ -29,7 +27,7 @@ def _check_transform(tx, where: str, name: str):
         )
 
 
-def _check_callable(fn, where: str, name: str, example: str):
+def check_callable(fn, where: str, name: str, example: str):
     if not callable(fn):
         raise TypeError(
             f"{where}: {name}={fn!r} is not callable; {name} must be a function of the "
@@ -118,6 +116,11 @@ def masked_update(inner, flags, updates, inner_state, params, extra_args, where)
         inner, _select(updates, flags), inner_state, inner_params, extra_args
     )
     n_leaves = jax.tree.leaves(new, is_leaf=_NONE)
+    if len(n_leaves) != len(u_leaves):
+        raise ValueError(
+            f"{where}: the inner transform returned {len(n_leaves)} update leaves for "
+            f"{len(u_leaves)}; it must return updates shaped like its input (None stays None)."
+        )
     out = [n if f else u for n, u, f in zip(n_leaves, u_leaves, flags)]
     return treedef.unflatten(out), inner_state
 
@@ -137,7 +140,7 @@ def named_chain(*transforms: tuple[str, Any]) -> GradientTransformation:
                 f"{where}: argument {i} is {pair!r}; expected a (name, transform) pair with a "
                 "string name, e.g. ('adam', gradtx.scale_by_adam())."
             )
-        _check_transform(pair[1], where, f"the transform named {pair[0]!r}")
+        check_transform(pair[1], where, f"the transform named {pair[0]!r}")
     names = [name for name, _ in transforms]
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
@@ -181,8 +184,8 @@ def masked(inner, mask: Callable) -> GradientTransformation:
             updates when ``params`` is None.
     """
     where = "gradtx.masked"
-    _check_transform(inner, where, "inner")
-    _check_callable(mask, where, "mask", "lambda p: jax.tree.map(lambda x: x.ndim > 1, p)")
+    check_transform(inner, where, "inner")
+    check_callable(mask, where, "mask", "lambda p: jax.tree.map(lambda x: x.ndim > 1, p)")
 
     def init(params):
         return MaskedState(masked_init(inner, mask_flags(mask, params, where), params))
@@ -245,8 +248,8 @@ def make_partition(transforms, param_labels, where, allow_unused=()) -> Gradient
     for label, tx in transforms.items():
         if not isinstance(label, str):
             raise TypeError(f"{where}: the label {label!r} is not a string; use string labels.")
-        _check_transform(tx, where, f"transforms[{label!r}]")
-    _check_callable(
+        check_transform(tx, where, f"transforms[{label!r}]")
+    check_callable(
         param_labels, where, "param_labels", "lambda p: jax.tree.map(lambda x: 'adam', p)"
     )
 
@@ -293,59 +296,3 @@ def partition(transforms: Mapping[str, Any], param_labels: Callable) -> Gradient
             parameters or a prefix of them.
     """
     return make_partition(transforms, param_labels, "gradtx.partition")
-
-
-def set_to_zero() -> GradientTransformation:
-    """Replace every update by zeros: ``updates = 0 * updates`` (None leaves stay None)."""
-
-    def init(params):
-        del params
-        return EmptyState()
-
-    def update(updates, state, params=None, **extra_args):
-        del params, extra_args
-        return tree_map_none(jnp.zeros_like, updates), state
-
-    return GradientTransformation(init, update)
-
-
-def freeze(mask: Callable) -> GradientTransformation:
-    """Zero the updates of the leaves where ``mask(params)`` is True (they stay fixed).
-
-    updates[leaf] = 0 if mask(params)[leaf] else updates[leaf]
-
-    ``masked(set_to_zero(), mask)``: it holds no state. To keep an optimizer from holding
-    state for the frozen leaves too, use ``selective_transform``.
-
-    Args:
-        mask: a function ``params -> tree of Python bool``; True freezes the leaf.
-    """
-    _check_callable(mask, "gradtx.freeze", "mask", "lambda p: {'encoder': True, 'head': False}")
-    return masked(set_to_zero(), mask)
-
-
-def selective_transform(optimizer, *, freeze_mask: Callable) -> GradientTransformation:
-    """Run ``optimizer`` on the trainable leaves only; the frozen ones get zero updates.
-
-    updates[leaf] = 0 if freeze_mask(params)[leaf] else optimizer(updates)[leaf]
-
-    A ``partition`` into ``{"train": optimizer, "freeze": set_to_zero()}``: the optimizer
-    keeps no state for frozen leaves. Either group may be empty.
-
-    Args:
-        optimizer: the transform for the trainable leaves.
-        freeze_mask: a function ``params -> tree of Python bool``; True freezes the leaf.
-    """
-    where = "gradtx.selective_transform"
-    _check_callable(freeze_mask, where, "freeze_mask", "lambda p: {'encoder': True, 'head': False}")
-
-    def labels(params):
-        flags = mask_flags(freeze_mask, params, where, "freeze_mask(params)")
-        treedef = jax.tree.structure(params, is_leaf=_NONE)
-        return treedef.unflatten(
-            [None if f is None else ("freeze" if f else "train") for f in flags]
-        )
-
-    return make_partition(
-        {"train": optimizer, "freeze": set_to_zero()}, labels, where, ("train", "freeze")
-    )

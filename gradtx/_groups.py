@@ -1,4 +1,7 @@
-"""Declarative parameter groups: rules on parameter paths that set per-group hyperparameters.
+"""Parameter groups: freezing, and declarative rules on parameter paths.
+
+``freeze`` and ``selective_transform`` keep some parameters fixed. ``param_groups`` sets
+per-group hyperparameters from rules on the parameter paths.
 
 A rule matches a leaf by its path string ``"a/b/c"`` (a glob, a compiled regex, or a predicate
 ``(path, leaf) -> bool``). Every leaf must match exactly one rule, or fall to the default
@@ -17,13 +20,71 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation
-from gradtx._combine import make_partition, path_str, set_to_zero
+from gradtx._base import EmptyState, GradientTransformation
+from gradtx._combine import check_callable, make_partition, mask_flags, masked, path_str
+from gradtx._tree import tree_map_none
 
 _NONE = lambda x: x is None  # noqa: E731
+
+
+def set_to_zero() -> GradientTransformation:
+    """Replace every update by zeros: ``updates = 0 * updates`` (None leaves stay None)."""
+
+    def init(params):
+        del params
+        return EmptyState()
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        return tree_map_none(jnp.zeros_like, updates), state
+
+    return GradientTransformation(init, update)
+
+
+def freeze(mask: Callable) -> GradientTransformation:
+    """Zero the updates of the leaves where ``mask(params)`` is True (they stay fixed).
+
+    updates[leaf] = 0 if mask(params)[leaf] else updates[leaf]
+
+    ``masked(set_to_zero(), mask)``: it holds no state. To keep an optimizer from holding
+    state for the frozen leaves too, use ``selective_transform``.
+
+    Args:
+        mask: a function ``params -> tree of Python bool``; True freezes the leaf.
+    """
+    check_callable(mask, "gradtx.freeze", "mask", "lambda p: {'encoder': True, 'head': False}")
+    return masked(set_to_zero(), mask)
+
+
+def selective_transform(optimizer, *, freeze_mask: Callable) -> GradientTransformation:
+    """Run ``optimizer`` on the trainable leaves only; the frozen ones get zero updates.
+
+    updates[leaf] = 0 if freeze_mask(params)[leaf] else optimizer(updates)[leaf]
+
+    A ``partition`` into ``{"train": optimizer, "freeze": set_to_zero()}``: the optimizer
+    keeps no state for frozen leaves. Either group may be empty.
+
+    Args:
+        optimizer: the transform for the trainable leaves.
+        freeze_mask: a function ``params -> tree of Python bool``; True freezes the leaf.
+    """
+    where = "gradtx.selective_transform"
+    check_callable(freeze_mask, where, "freeze_mask", "lambda p: {'encoder': True, 'head': False}")
+
+    def labels(params):
+        flags = mask_flags(freeze_mask, params, where, "freeze_mask(params)")
+        treedef = jax.tree.structure(params, is_leaf=_NONE)
+        return treedef.unflatten(
+            [None if f is None else ("freeze" if f else "train") for f in flags]
+        )
+
+    return make_partition(
+        {"train": optimizer, "freeze": set_to_zero()}, labels, where, ("train", "freeze")
+    )
 
 
 @dataclasses.dataclass(frozen=True)
