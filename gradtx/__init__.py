@@ -1,5 +1,13 @@
 """gradtx: composable, pure gradient transformations for JAX, in optax's protocol."""
 
+from gradtx._accumulate import (
+    ApplyEveryState,
+    ConditionallyTransformState,
+    MultiSteps,
+    MultiStepsState,
+    apply_every,
+    conditionally_transform,
+)
 from gradtx._adaptive import (
     ScaleByAdamState,
     ScaleByRmsState,
@@ -35,7 +43,16 @@ from gradtx._clipping import (
     normalize_by_update_norm,
     per_example_global_norm_clip,
 )
+from gradtx._combine import MaskedState, PartitionState, masked, named_chain, partition
 from gradtx._decay import AddDecayedWeightsState, add_decayed_weights, add_l2_penalty
+from gradtx._groups import (
+    ParamGroup,
+    freeze,
+    param_group_labels,
+    param_groups,
+    selective_transform,
+    set_to_zero,
+)
 from gradtx._hyperparams import InjectHyperparamsState, inject_hyperparams
 from gradtx._momentum import EmaState, TraceState, ema, trace
 from gradtx._monitoring import (
@@ -78,15 +95,22 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AddDecayedWeightsState",
+    "ApplyEveryState",
     "ApplyIfFiniteState",
     "AverageParamsState",
+    "ConditionallyTransformState",
     "EmaState",
     "EmptyState",
     "GradientTransformation",
     "InjectHyperparamsState",
     "LookaheadParams",
     "LookaheadState",
+    "MaskedState",
     "MonitorState",
+    "MultiSteps",
+    "MultiStepsState",
+    "ParamGroup",
+    "PartitionState",
     "ScaleByAdamState",
     "ScaleByLearningRateState",
     "ScaleByRmsState",
@@ -101,6 +125,7 @@ __all__ = [
     "adaptive_grad_clip",
     "add_decayed_weights",
     "add_l2_penalty",
+    "apply_every",
     "apply_if_finite",
     "apply_updates",
     "average_params",
@@ -110,8 +135,10 @@ __all__ = [
     "clip",
     "clip_by_block_rms",
     "clip_by_global_norm",
+    "conditionally_transform",
     "ema",
     "flatten",
+    "freeze",
     "get_measurement",
     "global_norm",
     "identity",
@@ -120,9 +147,14 @@ __all__ = [
     "load_state",
     "load_state_dict",
     "lookahead",
+    "masked",
     "measure_with_ema",
     "monitor",
+    "named_chain",
     "normalize_by_update_norm",
+    "param_group_labels",
+    "param_groups",
+    "partition",
     "per_example_global_norm_clip",
     "periodic_update",
     "read_state_dict",
@@ -134,6 +166,8 @@ __all__ = [
     "scale_by_learning_rate",
     "scale_by_rms",
     "scale_by_rss",
+    "selective_transform",
+    "set_to_zero",
     "sgd",
     "skip_large_updates",
     "skip_not_finite",

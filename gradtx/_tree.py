@@ -44,8 +44,12 @@ def tree_map_none(fn: Callable, tree, *rest):
 
 
 def tree_zeros_like(tree, dtype=None):
-    """Zeros shaped like ``tree``; each keeps its leaf's sharding (``zeros_like``)."""
-    return tree_map_none(lambda x: jnp.zeros_like(x, dtype=dtype), tree)
+    """Zeros shaped like ``tree``; each keeps its leaf's sharding (``zeros_like``).
+
+    The dtype is always explicit, so a weakly typed scalar leaf gets a strongly typed slot and
+    the state's type does not change after the first update (which would retrace a jitted step).
+    """
+    return tree_map_none(lambda x: jnp.zeros_like(x, dtype=dtype or jnp.result_type(x)), tree)
 
 
 def tree_full_like(tree, fill_value, dtype=None):

@@ -32,6 +32,7 @@ class Entry:
     params_fn: Callable[[Any], Any] | None = None
     differentiable: bool = True  # the loss after K steps is differentiable in learning_rate etc.
     wraps: Callable | None = None  # for wrappers of factories: build = factory(wraps)(**kwargs)
+    args: tuple = ()  # positional arguments, for factories taking *args (chain, named_chain)
 
     @property
     def name(self) -> str:
@@ -51,10 +52,16 @@ class Entry:
         kwargs = {**self.kwargs, **override}
         if self.wraps is not None:
             return self.factory(self.wraps)(**kwargs)
-        return self.factory(**kwargs)
+        return self.factory(*self.args, **kwargs)
 
 
 E = Entry
+
+
+def _is_matrix(x) -> bool:
+    return x.ndim > 1
+
+
 ENTRIES: list[Entry] = [
     # contract
     E(gradtx.identity, {}),
@@ -187,6 +194,61 @@ ENTRIES: list[Entry] = [
         sweep_values=(0.9, 0.99, 0.5),
         wraps=gradtx.scale_by_rms,
     ),
+    # combinators
+    E(
+        gradtx.named_chain,
+        {},
+        args=(
+            ("clip", gradtx.clip(0.5)),
+            ("adam", gradtx.scale_by_adam()),
+            ("lr", gradtx.scale(-0.1)),
+        ),
+    ),
+    E(gradtx.masked, {"inner": gradtx.adam(0.01), "mask": lambda p: jax.tree.map(_is_matrix, p)}),
+    E(
+        gradtx.partition,
+        {
+            "transforms": {"matrix": gradtx.adam(0.01), "other": gradtx.sgd(0.1, momentum=0.9)},
+            "param_labels": lambda p: jax.tree.map(
+                lambda x: "matrix" if _is_matrix(x) else "other", p
+            ),
+        },
+    ),
+    E(gradtx.freeze, {"mask": lambda p: {"w": True, "b": False, "block": True}}),
+    E(gradtx.set_to_zero, {}),
+    E(
+        gradtx.selective_transform,
+        {"optimizer": gradtx.adam(0.01), "freeze_mask": lambda p: jax.tree.map(_is_matrix, p)},
+    ),
+    E(
+        gradtx.param_groups,
+        {
+            "optimizer": gradtx.adamw,
+            "hyperparams": {"learning_rate": 0.01, "weight_decay": 0.1},
+            "groups": [
+                gradtx.ParamGroup("bias", "b", weight_decay=0.0, lr_scale=0.5),
+                gradtx.ParamGroup("block", "block/*", frozen=True),
+            ],
+        },
+        needs_params=True,
+    ),
+    # accumulation
+    E(
+        gradtx.MultiSteps,
+        {"opt": gradtx.adam(0.01), "every_k_schedule": 2},
+        sweep="every_k_schedule",
+        sweep_values=(1, 2, 3),
+    ),
+    E(
+        gradtx.MultiSteps,
+        {"opt": gradtx.sgd(0.1, momentum=0.9), "every_k_schedule": lambda step: 1 + step % 2},
+        label="schedule",
+    ),
+    E(gradtx.apply_every, {"k": 2}, sweep="k", sweep_values=(1, 2, 3)),
+    E(
+        gradtx.conditionally_transform,
+        {"inner": gradtx.adam(0.01), "should_transform_fn": lambda step: step % 2 == 0},
+    ),
 ]
 
 # Public names that are not gradient transformations, with what they are (tested elsewhere).
@@ -201,6 +263,8 @@ NOT_TRANSFORMS: dict[str, str] = {
     "state_dict_diff": "state tools: compare a state_dict with a state",
     "tree_get": "state tools: read a value by name",
     "tree_set": "state tools: replace values by name",
+    "ParamGroup": "a parameter-group rule for param_groups",
+    "param_group_labels": "the tree of group names param_groups assigns",
     "apply_updates": "contract helper",
     "bytes_per_device": "sharding helper: bytes of a tree held by each device",
     "global_norm": "tree helper",
