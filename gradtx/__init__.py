@@ -20,7 +20,34 @@ from gradtx._clipping import clip, clip_by_global_norm
 from gradtx._decay import AddDecayedWeightsState, add_decayed_weights, add_l2_penalty
 from gradtx._momentum import EmaState, TraceState, ema, trace
 from gradtx._optimizers import adagrad, adam, adamw, rmsprop, sgd
+from gradtx._plateau import ReduceLROnPlateauState, reduce_on_plateau
 from gradtx._scaling import ScaleByLearningRateState, scale, scale_by_learning_rate
+from gradtx._schedules import (
+    constant_schedule,
+    cosine_decay_schedule,
+    exponential_decay,
+    join_schedules,
+    linear_schedule,
+    polynomial_schedule,
+)
+from gradtx._schedules_extra import (
+    cyclic_schedule,
+    step_decay_schedule,
+    warmup_inverse_sqrt_schedule,
+    wsd_schedule,
+)
+from gradtx._schedules_piecewise import (
+    cosine_onecycle_schedule,
+    linear_onecycle_schedule,
+    piecewise_constant_schedule,
+    piecewise_interpolate_schedule,
+)
+from gradtx._schedules_warmup import (
+    sgdr_schedule,
+    warmup_constant_schedule,
+    warmup_cosine_decay_schedule,
+    warmup_exponential_decay_schedule,
+)
 from gradtx._tree import (
     global_norm,
     safe_increment,
@@ -36,6 +63,7 @@ __all__ = [
     "EmaState",
     "EmptyState",
     "GradientTransformation",
+    "ReduceLROnPlateauState",
     "ScaleByAdamState",
     "ScaleByLearningRateState",
     "ScaleByRmsState",
@@ -50,9 +78,21 @@ __all__ = [
     "chain",
     "clip",
     "clip_by_global_norm",
+    "constant_schedule",
+    "cosine_decay_schedule",
+    "cosine_onecycle_schedule",
+    "cyclic_schedule",
     "ema",
+    "exponential_decay",
     "global_norm",
     "identity",
+    "join_schedules",
+    "linear_onecycle_schedule",
+    "linear_schedule",
+    "piecewise_constant_schedule",
+    "piecewise_interpolate_schedule",
+    "polynomial_schedule",
+    "reduce_on_plateau",
     "rmsprop",
     "safe_increment",
     "scale",
@@ -61,9 +101,16 @@ __all__ = [
     "scale_by_rms",
     "scale_by_rss",
     "sgd",
+    "sgdr_schedule",
     "stateless",
+    "step_decay_schedule",
     "trace",
     "tree_bias_correction",
     "tree_update_moment",
     "tree_zeros_like",
+    "warmup_constant_schedule",
+    "warmup_cosine_decay_schedule",
+    "warmup_exponential_decay_schedule",
+    "warmup_inverse_sqrt_schedule",
+    "wsd_schedule",
 ]
