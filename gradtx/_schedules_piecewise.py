@@ -39,11 +39,6 @@ def _flat(pairs):
     return [x for pair in pairs for x in pair]
 
 
-def _lift(x, like):
-    """Give the 1-d ``x`` leading unit axes to match ``like``'s rank (no rank promotion)."""
-    return x.reshape((1,) * (like.ndim - 1) + x.shape)
-
-
 def piecewise_constant_schedule(init_value, boundaries_and_scales=None) -> Schedule:
     """``init_value`` times every scale whose boundary the count has reached.
 
@@ -93,26 +88,27 @@ def piecewise_interpolate_schedule(
         )
     _checks.check_number(where, "init_value", init_value)
     pairs = _pairs(where, boundaries_and_scales)
+    static = all(_py(b) for b, _ in pairs)
+    pairs = sorted(pairs, key=lambda pair: pair[0]) if static else pairs
 
     def schedule(count):
         c, i, *flat = _floats(count, init_value, *_flat(pairs))
-        c = c[..., None]
-        bounds, values = jnp.zeros(1, c.dtype), i[None]
-        if pairs:
-            b, s = jnp.stack(flat[::2]), jnp.stack(flat[1::2])
-            order = jnp.argsort(b)
-            bounds = jnp.concatenate([bounds, b[order]])
-            values = jnp.cumprod(jnp.concatenate([values, s[order]]))
-        lo, hi = _lift(bounds[:-1], c), _lift(bounds[1:], c)
-        start, end = _lift(values[:-1], c), _lift(values[1:], c)
-        pct = (c - lo) / jnp.maximum(hi - lo, 1)
-        if interpolate_type == "linear":
-            inner = start + (end - start) * pct
-        else:
-            inner = end + (start - end) * (1 + jnp.cos(jnp.pi * pct)) / 2
-        inside = (lo <= c) & (c < hi)
-        after = jnp.where(c[..., 0] >= bounds[-1], values[-1], 0)
-        return jnp.sum(jnp.where(inside, inner, 0), axis=-1) + after
+        steps, scales = flat[::2], flat[1::2]
+        if not static:  # sort traced steps (and their scales) by step
+            order = jnp.argsort(jnp.stack(steps))
+            steps, scales = list(jnp.stack(steps)[order]), list(jnp.stack(scales)[order])
+        bounds, values = [jnp.zeros_like(i), *steps], [i]
+        for scale in scales:
+            values.append(values[-1] * scale)
+        out = jnp.where(c >= bounds[-1], values[-1], 0)
+        for lo, hi, start, end in zip(bounds, bounds[1:], values, values[1:]):
+            pct = (c - lo) / jnp.maximum(hi - lo, 1)
+            if interpolate_type == "linear":
+                inner = start + (end - start) * pct
+            else:
+                inner = end + (start - end) * (1 + jnp.cos(jnp.pi * pct)) / 2
+            out = out + jnp.where((lo <= c) & (c < hi), inner, 0)
+        return out
 
     return schedule
 
