@@ -33,7 +33,11 @@ from gradtx._base import (
     identity,
     stateless,
 )
-from gradtx._checkpoint import load_state, read_state_dict, save_state
+from gradtx._checkpoint import (
+    load_state,
+    read_state_dict,
+    save_state,
+)
 from gradtx._clipping import (
     adaptive_grad_clip,
     centralize,
@@ -43,8 +47,18 @@ from gradtx._clipping import (
     normalize_by_update_norm,
     per_example_global_norm_clip,
 )
-from gradtx._combine import MaskedState, PartitionState, masked, named_chain, partition
-from gradtx._decay import AddDecayedWeightsState, add_decayed_weights, add_l2_penalty
+from gradtx._combine import (
+    MaskedState,
+    PartitionState,
+    masked,
+    named_chain,
+    partition,
+)
+from gradtx._decay import (
+    AddDecayedWeightsState,
+    add_decayed_weights,
+    add_l2_penalty,
+)
 from gradtx._groups import (
     ParamGroup,
     freeze,
@@ -53,8 +67,16 @@ from gradtx._groups import (
     selective_transform,
     set_to_zero,
 )
-from gradtx._hyperparams import InjectHyperparamsState, inject_hyperparams
-from gradtx._momentum import EmaState, TraceState, ema, trace
+from gradtx._hyperparams import (
+    InjectHyperparamsState,
+    inject_hyperparams,
+)
+from gradtx._momentum import (
+    EmaState,
+    TraceState,
+    ema,
+    trace,
+)
 from gradtx._monitoring import (
     MonitorState,
     SnapshotState,
@@ -63,9 +85,52 @@ from gradtx._monitoring import (
     monitor,
     snapshot,
 )
-from gradtx._optimizers import adagrad, adam, adamw, rmsprop, sgd
-from gradtx._scaling import ScaleByLearningRateState, scale, scale_by_learning_rate
-from gradtx._sharding import bytes_per_device, state_shardings
+from gradtx._optimizers import (
+    adagrad,
+    adam,
+    adamw,
+    rmsprop,
+    sgd,
+)
+from gradtx._plateau import (
+    ReduceLROnPlateauState,
+    reduce_on_plateau,
+)
+from gradtx._scaling import (
+    ScaleByLearningRateState,
+    scale,
+    scale_by_learning_rate,
+)
+from gradtx._schedules import (
+    constant_schedule,
+    cosine_decay_schedule,
+    exponential_decay,
+    join_schedules,
+    linear_schedule,
+    polynomial_schedule,
+)
+from gradtx._schedules_extra import (
+    cyclic_schedule,
+    step_decay_schedule,
+    warmup_inverse_sqrt_schedule,
+    wsd_schedule,
+)
+from gradtx._schedules_piecewise import (
+    cosine_onecycle_schedule,
+    linear_onecycle_schedule,
+    piecewise_constant_schedule,
+    piecewise_interpolate_schedule,
+)
+from gradtx._schedules_warmup import (
+    sgdr_schedule,
+    warmup_constant_schedule,
+    warmup_cosine_decay_schedule,
+    warmup_exponential_decay_schedule,
+)
+from gradtx._sharding import (
+    bytes_per_device,
+    state_shardings,
+)
 from gradtx._state_tools import (
     StateDictDiff,
     load_state_dict,
@@ -111,6 +176,7 @@ __all__ = [
     "MultiStepsState",
     "ParamGroup",
     "PartitionState",
+    "ReduceLROnPlateauState",
     "ScaleByAdamState",
     "ScaleByLearningRateState",
     "ScaleByRmsState",
@@ -136,7 +202,12 @@ __all__ = [
     "clip_by_block_rms",
     "clip_by_global_norm",
     "conditionally_transform",
+    "constant_schedule",
+    "cosine_decay_schedule",
+    "cosine_onecycle_schedule",
+    "cyclic_schedule",
     "ema",
+    "exponential_decay",
     "flatten",
     "freeze",
     "get_measurement",
@@ -144,6 +215,9 @@ __all__ = [
     "identity",
     "incremental_update",
     "inject_hyperparams",
+    "join_schedules",
+    "linear_onecycle_schedule",
+    "linear_schedule",
     "load_state",
     "load_state_dict",
     "lookahead",
@@ -157,7 +231,11 @@ __all__ = [
     "partition",
     "per_example_global_norm_clip",
     "periodic_update",
+    "piecewise_constant_schedule",
+    "piecewise_interpolate_schedule",
+    "polynomial_schedule",
     "read_state_dict",
+    "reduce_on_plateau",
     "rmsprop",
     "safe_increment",
     "save_state",
@@ -169,6 +247,7 @@ __all__ = [
     "selective_transform",
     "set_to_zero",
     "sgd",
+    "sgdr_schedule",
     "skip_large_updates",
     "skip_not_finite",
     "snapshot",
@@ -176,11 +255,17 @@ __all__ = [
     "state_dict_diff",
     "state_shardings",
     "stateless",
+    "step_decay_schedule",
     "trace",
     "tree_bias_correction",
     "tree_get",
     "tree_set",
     "tree_update_moment",
     "tree_zeros_like",
+    "warmup_constant_schedule",
+    "warmup_cosine_decay_schedule",
+    "warmup_exponential_decay_schedule",
+    "warmup_inverse_sqrt_schedule",
+    "wsd_schedule",
     "zero_nans",
 ]

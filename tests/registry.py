@@ -249,7 +249,36 @@ ENTRIES: list[Entry] = [
         gradtx.conditionally_transform,
         {"inner": gradtx.adam(0.01), "should_transform_fn": lambda step: step % 2 == 0},
     ),
+    # schedules
+    E(
+        gradtx.reduce_on_plateau,
+        {"patience": 1},
+        sweep="factor",
+        sweep_values=(0.1, 0.5, 0.9),
+        extra_args={"loss": jnp.asarray(1.0)},
+    ),
 ]
+
+SCHEDULES = (
+    gradtx.constant_schedule,
+    gradtx.cosine_decay_schedule,
+    gradtx.cosine_onecycle_schedule,
+    gradtx.cyclic_schedule,
+    gradtx.exponential_decay,
+    gradtx.join_schedules,
+    gradtx.linear_onecycle_schedule,
+    gradtx.linear_schedule,
+    gradtx.piecewise_constant_schedule,
+    gradtx.piecewise_interpolate_schedule,
+    gradtx.polynomial_schedule,
+    gradtx.sgdr_schedule,
+    gradtx.step_decay_schedule,
+    gradtx.warmup_constant_schedule,
+    gradtx.warmup_cosine_decay_schedule,
+    gradtx.warmup_exponential_decay_schedule,
+    gradtx.warmup_inverse_sqrt_schedule,
+    gradtx.wsd_schedule,
+)
 
 # Public names that are not gradient transformations, with what they are (tested elsewhere).
 NOT_TRANSFORMS: dict[str, str] = {
@@ -281,6 +310,7 @@ NOT_TRANSFORMS: dict[str, str] = {
     "tree_bias_correction": "tree helper",
     "tree_update_moment": "tree helper",
     "tree_zeros_like": "tree helper",
+    **{f.__name__: "schedule" for f in SCHEDULES},
 }
 
 
