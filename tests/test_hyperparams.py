@@ -195,7 +195,7 @@ def _run(entry, tx, params, state, steps=3):
 @pytest.mark.parametrize("entry", SWEEPABLE, ids=[e.name for e in SWEEPABLE])
 def test_vmap_over_injected_state_equals_loop(entry):
     """Values set in injected state and vmapped equal optimizers built with each value."""
-    params = example_params()
+    params = entry.params()
     kwargs = {**entry.kwargs, entry.sweep: entry.sweep_values[0]}
     static = tuple(k for k, v in kwargs.items() if callable(v) and k != entry.sweep)
     tx = gradtx.inject_hyperparams(entry.wraps or entry.factory, static_args=static)(**kwargs)
