@@ -98,8 +98,9 @@ def test_vmap_over_ensemble_equals_loop(entry):
     def run(p):
         return _run(entry, tx, p, tx.init(p), 3)
 
-    want = [run(p) for p in members]
-    got = jax.vmap(run)(batched)
+    loop_run = jax.jit(run)  # one compilation serves every member of the loop
+    want = [loop_run(p) for p in members]
+    got = jax.jit(jax.vmap(run))(batched)
     for i, w in enumerate(want):
         chex.assert_trees_all_close(w, jax.tree.map(lambda x, i=i: x[i], got), rtol=1e-5, atol=1e-6)
 
