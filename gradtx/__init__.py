@@ -20,6 +20,7 @@ from gradtx._clipping import clip, clip_by_global_norm
 from gradtx._decay import AddDecayedWeightsState, add_decayed_weights, add_l2_penalty
 from gradtx._momentum import EmaState, TraceState, ema, trace
 from gradtx._optimizers import adagrad, adam, adamw, rmsprop, sgd
+from gradtx._regularize import cutmix, mixup
 from gradtx._scaling import ScaleByLearningRateState, scale, scale_by_learning_rate
 from gradtx._tree import (
     global_norm,
@@ -50,9 +51,11 @@ __all__ = [
     "chain",
     "clip",
     "clip_by_global_norm",
+    "cutmix",
     "ema",
     "global_norm",
     "identity",
+    "mixup",
     "rmsprop",
     "safe_increment",
     "scale",

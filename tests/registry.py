@@ -99,7 +99,9 @@ ENTRIES: list[Entry] = [
 NOT_TRANSFORMS: dict[str, str] = {
     "GradientTransformation": "the contract type",
     "apply_updates": "contract helper",
+    "cutmix": "data regularisation: paste a partner's box, mix labels by area",
     "global_norm": "tree helper",
+    "mixup": "data regularisation: convex combinations of example pairs and labels",
     "safe_increment": "tree helper",
     "tree_bias_correction": "tree helper",
     "tree_update_moment": "tree helper",
