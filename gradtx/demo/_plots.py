@@ -59,7 +59,8 @@ def curves(panels, out_png, *, ylabel, logy=True, xlabel="step"):
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
+        if ax is axes[0][0] or len(series) <= 3:
+            ax.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, out_png)
 
