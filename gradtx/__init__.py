@@ -96,6 +96,10 @@ from gradtx._plateau import (
     ReduceLROnPlateauState,
     reduce_on_plateau,
 )
+from gradtx._regularize import (
+    cutmix,
+    mixup,
+)
 from gradtx._scaling import (
     ScaleByLearningRateState,
     scale,
@@ -205,6 +209,7 @@ __all__ = [
     "constant_schedule",
     "cosine_decay_schedule",
     "cosine_onecycle_schedule",
+    "cutmix",
     "cyclic_schedule",
     "ema",
     "exponential_decay",
@@ -223,6 +228,7 @@ __all__ = [
     "lookahead",
     "masked",
     "measure_with_ema",
+    "mixup",
     "monitor",
     "named_chain",
     "normalize_by_update_norm",

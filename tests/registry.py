@@ -305,6 +305,8 @@ NOT_TRANSFORMS: dict[str, str] = {
     "periodic_update": "periodic copy of parameters (a pure function)",
     "skip_large_updates": "a should_skip_update_fn for MultiSteps",
     "skip_not_finite": "a should_skip_update_fn for MultiSteps",
+    "cutmix": "data regularisation: paste a partner's box, mix labels by area",
+    "mixup": "data regularisation: convex combinations of example pairs and labels",
     "safe_increment": "tree helper",
     "state_shardings": "sharding helper: the state's shardings (follow params, or ZeRO-1)",
     "tree_bias_correction": "tree helper",

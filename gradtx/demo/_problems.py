@@ -38,7 +38,8 @@ def mlp_init(key, sizes: Sequence[int] = (2, 100, 3), dtype=jnp.float32):
     return params
 
 
-def _logits(params, inputs):
+def mlp_logits(params, inputs):
+    """The MLP's logits [B, K] for a batch of inputs [B, d] (ReLU between layers)."""
     h = inputs
     for layer in params[:-1]:
         h = jax.nn.relu(h @ layer["w"] + layer["b"][None, :])
@@ -47,7 +48,7 @@ def _logits(params, inputs):
 
 def mlp_loss(params, inputs, labels):
     """Mean softmax cross-entropy. ``labels`` are class indices [B] or probabilities [B, K]."""
-    logp = jax.nn.log_softmax(_logits(params, inputs))
+    logp = jax.nn.log_softmax(mlp_logits(params, inputs))
     if labels.ndim == 1:
         labels = jax.nn.one_hot(labels, logp.shape[-1], dtype=logp.dtype)
     return -jnp.mean(jnp.sum(labels.astype(logp.dtype) * logp, axis=-1))
@@ -55,4 +56,4 @@ def mlp_loss(params, inputs, labels):
 
 def mlp_accuracy(params, inputs, labels):
     """Fraction of points whose arg-max logit is the label."""
-    return jnp.mean((jnp.argmax(_logits(params, inputs), -1) == labels).astype(jnp.float32))
+    return jnp.mean((jnp.argmax(mlp_logits(params, inputs), -1) == labels).astype(jnp.float32))
