@@ -136,5 +136,13 @@ def main(argv=None) -> int:
     except OSError as err:
         print(f"gradtx: error: cannot write the report to {args.out}: {err}", file=sys.stderr)
         return 1
+    _print_tables(index.parent / "summary.md")
     print(f"gradtx {args.command}: wrote {index} in {time.perf_counter() - start:.1f} s")
     return 0
+
+
+def _print_tables(summary: Path):
+    """Echo the report's headings and tables (final loss, accuracy, steps/s, ...) to stdout."""
+    for line in summary.read_text().splitlines():
+        if line.startswith(("#", "|")):
+            print(line)
