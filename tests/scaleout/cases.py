@@ -14,6 +14,7 @@ import gradtx
 REDUCERS = [
     (gradtx.clip_by_global_norm, {"max_norm": 0.5}),
     (gradtx.global_norm, {}),
+    (gradtx.normalize_by_update_norm, {"scale_factor": 1.0}),
 ]
 
 
