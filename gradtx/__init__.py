@@ -18,6 +18,8 @@ from gradtx._base import (
 )
 from gradtx._clipping import clip, clip_by_global_norm
 from gradtx._decay import AddDecayedWeightsState, add_decayed_weights, add_l2_penalty
+from gradtx._flat import FlatLayout, flat_layout
+from gradtx._fused import fused_updates
 from gradtx._momentum import EmaState, TraceState, ema, trace
 from gradtx._optimizers import adagrad, adam, adamw, rmsprop, sgd
 from gradtx._scaling import ScaleByLearningRateState, scale, scale_by_learning_rate
@@ -35,6 +37,7 @@ __all__ = [
     "AddDecayedWeightsState",
     "EmaState",
     "EmptyState",
+    "FlatLayout",
     "GradientTransformation",
     "ScaleByAdamState",
     "ScaleByLearningRateState",
@@ -51,6 +54,8 @@ __all__ = [
     "clip",
     "clip_by_global_norm",
     "ema",
+    "flat_layout",
+    "fused_updates",
     "global_norm",
     "identity",
     "rmsprop",

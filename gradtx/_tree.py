@@ -105,9 +105,13 @@ def bias_correction_factor(decay, count, dtype=jnp.float32):
 def tree_bias_correction(moments, decay, count):
     """Bias-corrected moments: moment_hat = moment / (1 - decay ** count), count from 1."""
 
+    factors = {}  # one factor per arithmetic dtype, not one per leaf: a smaller program
+
     def leaf(m):
         dt = acc_dtype(m.dtype)
-        return (m.astype(dt) / bias_correction_factor(decay, count, dt)).astype(m.dtype)
+        if dt not in factors:
+            factors[dt] = bias_correction_factor(decay, count, dt)
+        return (m.astype(dt) / factors[dt]).astype(m.dtype)
 
     return tree_map_none(leaf, moments)
 

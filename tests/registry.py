@@ -99,6 +99,9 @@ ENTRIES: list[Entry] = [
 NOT_TRANSFORMS: dict[str, str] = {
     "GradientTransformation": "the contract type",
     "apply_updates": "contract helper",
+    "FlatLayout": "the flat parameter layout's type (tests/test_flat.py)",
+    "flat_layout": "builds a flat parameter layout (tests/test_flat.py)",
+    "fused_updates": "forces the single-pass update formulation (tests/test_fused.py)",
     "global_norm": "tree helper",
     "safe_increment": "tree helper",
     "tree_bias_correction": "tree helper",
