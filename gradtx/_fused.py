@@ -59,8 +59,8 @@ def fused_updates(enabled: bool = True):
         >>> tx = gradtx.adam(0.1)
         >>> with gradtx.fused_updates(True):
         ...     u, _ = tx.update({"w": jnp.ones(2)}, tx.init({"w": jnp.zeros(2)}))
-        >>> u["w"].round(4)
-        Array([-0.1, -0.1], dtype=float32)
+        >>> bool(jnp.allclose(u["w"], -0.1))
+        True
     """
     if not isinstance(enabled, bool):
         raise TypeError(
