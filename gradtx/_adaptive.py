@@ -189,12 +189,12 @@ def scale_by_adam(
 
             mu_hat = tree_map_none(
                 lookahead,
-                tree_bias_correction(mu_read, beta1, safe_increment(count)),
-                tree_bias_correction(updates, beta1, count),
+                tree_bias_correction(mu_read, beta1, safe_increment(count), hoist=True),
+                tree_bias_correction(updates, beta1, count, hoist=True),
             )
         else:
-            mu_hat = tree_bias_correction(mu_read, beta1, count)
-        nu_hat = tree_bias_correction(nu_read, b2, count)
+            mu_hat = tree_bias_correction(mu_read, beta1, count, hoist=True)
+        nu_hat = tree_bias_correction(nu_read, b2, count, hoist=True)
 
         def step(g, m, v):
             dt = acc_dtype(g.dtype)
