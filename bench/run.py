@@ -51,7 +51,7 @@ def _torch_available() -> bool:
     return True
 
 
-def time_steps(config: str, reps: int, use_torch: bool) -> tuple[list, dict]:
+def time_steps(config: str, reps: int, use_torch: bool, only: str = "abcd") -> tuple[list, dict]:
     import jax
 
     import gradtx
@@ -69,6 +69,8 @@ def time_steps(config: str, reps: int, use_torch: bool) -> tuple[list, dict]:
     limit["GB_per_s"] = TriadRunner.traffic * 4 * TriadRunner.size / limit["median_s"] / 1e9
     rows = []
     for workload, shapes_fn in WORKLOADS.items():
+        if workload[0] not in only:
+            continue
         shapes = shapes_fn()
         params, grads = make_tree(shapes, 0), make_tree(shapes, 1)
         n_params = sum(int(np.prod(s)) for s in shapes)
@@ -134,8 +136,8 @@ def time_compiles(leaf_counts, config: str) -> list:
 
 
 def _child(args) -> None:
-    rows, limit = time_steps("fused", args.reps, use_torch=False)
-    compiles = time_compiles([100, 2000], "fused") if not args.quick else []
+    rows, limit = time_steps("fused", args.reps, use_torch=False, only=args.workloads)
+    compiles = [] if args.quick or args.no_compile else time_compiles([100, 2000], "fused")
     pathlib.Path(args.out).write_text(
         json.dumps({"steps": rows, "limit": limit, "compile": compiles})
     )
@@ -175,6 +177,8 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default=None, help="JSON file to write")
     ap.add_argument("--no-fused", action="store_true", help="skip the fast-fusion child process")
     ap.add_argument("--no-torch", action="store_true", help="do not time torch.optim")
+    ap.add_argument("--workloads", default="abcd", help="which of the workloads a-d to time")
+    ap.add_argument("--no-compile", action="store_true", help="skip the compile-time table")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     args.reps = args.reps or (5 if args.quick else 9)
@@ -189,15 +193,16 @@ def main(argv=None) -> None:
     use_torch = _torch_available() and not args.no_torch
     if not use_torch:
         print("torch is not installed (or --no-torch): skipping torch.optim", flush=True)
-    rows, limit = time_steps("default", args.reps, use_torch)
+    rows, limit = time_steps("default", args.reps, use_torch, only=args.workloads)
     leaves = [10, 100, 1000] if args.quick else [10, 100, 1000, 2000, 5000]
-    compiles = time_compiles(leaves, "default")
+    compiles = [] if args.no_compile else time_compiles(leaves, "default")
     result = {"steps": rows, "limit": {"default": limit}, "compile": compiles}
     if not args.no_fused:
         child_out = out.with_suffix(".fused.json")
         env = dict(os.environ, XLA_FLAGS=(os.environ.get("XLA_FLAGS", "") + " " + FLAG).strip())
         cmd = [sys.executable, "-m", "bench.run", "--child", "--reps", str(args.reps)]
-        cmd += ["--out", str(child_out)] + (["--quick"] if args.quick else [])
+        cmd += ["--out", str(child_out), "--workloads", args.workloads]
+        cmd += (["--quick"] if args.quick else []) + (["--no-compile"] if args.no_compile else [])
         subprocess.run(cmd, env=env, check=True, cwd=pathlib.Path(__file__).parent.parent)
         child = json.loads(child_out.read_text())
         child_out.unlink()

@@ -34,7 +34,8 @@ AFFECTED = {
 
 def _trajectory(tx, dtype, fused: bool, steps: int = 5):
     rng = np.random.default_rng(0)
-    params = {"w": jnp.asarray(rng.standard_normal((4, 3)), dtype), "b": jnp.ones(3, dtype)}
+    # one leaf above MIN_FUSED_SIZE (single-pass form), one below (default form)
+    params = {"w": jnp.asarray(rng.standard_normal((16, 12)), dtype), "b": jnp.ones(3, dtype)}
     out = []
     with gradtx.fused_updates(fused):
 
@@ -130,3 +131,16 @@ def test_one_multi_output_fusion_with_the_flag():
     assert len(counts) == 6
     for name, (fusions, copies) in counts.items():
         assert (fusions, copies) == ("1", "0"), f"{name}: {fusions} array kernels, {copies} copies"
+
+
+def test_single_pass_form_is_traced_for_large_leaves_only():
+    tx = gradtx.adam(0.1)
+
+    def negations(params, fused):
+        with gradtx.fused_updates(fused):
+            jaxpr = jax.make_jaxpr(tx.update)(params, tx.init(params))
+        return sum(e.primitive.name == "neg" for e in jaxpr.jaxpr.eqns)
+
+    big, small = {"w": jnp.ones(_fused.MIN_FUSED_SIZE)}, {"w": jnp.ones(3)}
+    assert negations(big, True) > negations(big, False)
+    assert negations(small, True) == negations(small, False)
