@@ -54,8 +54,8 @@ def fused_updates(enabled: bool = True):
     By default gradtx uses it exactly when ``XLA_FLAGS`` contains
     ``--xla_backend_extra_options=xla_cpu_use_multi_output_fusion`` (the environment variable
     ``GRADTX_FUSED=1`` or ``0`` overrides that for the whole process). The choice is made when
-    an update is traced: a function jitted inside the block keeps it. Results are identical
-    either way; only the compiled kernels differ.
+    an update is traced, and jax reuses a trace it already has: switch before a step function
+    is first traced. Results are identical either way; only the compiled kernels differ.
 
     Example:
         >>> import jax.numpy as jnp, gradtx

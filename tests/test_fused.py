@@ -138,7 +138,7 @@ def test_single_pass_form_is_traced_for_large_leaves_only():
 
     def negations(params, fused):
         with gradtx.fused_updates(fused):
-            jaxpr = jax.make_jaxpr(tx.update)(params, tx.init(params))
+            jaxpr = jax.make_jaxpr(lambda g, s: tx.update(g, s))(params, tx.init(params))
         return sum(e.primitive.name == "neg" for e in jaxpr.jaxpr.eqns)
 
     big, small = {"w": jnp.ones(_fused.MIN_FUSED_SIZE)}, {"w": jnp.ones(3)}
