@@ -59,6 +59,13 @@ from gradtx._decay import (
     add_decayed_weights,
     add_l2_penalty,
 )
+from gradtx._flat import (
+    FlatLayout,
+    flat_layout,
+)
+from gradtx._fused import (
+    fused_updates,
+)
 from gradtx._groups import (
     ParamGroup,
     freeze,
@@ -170,6 +177,7 @@ __all__ = [
     "ConditionallyTransformState",
     "EmaState",
     "EmptyState",
+    "FlatLayout",
     "GradientTransformation",
     "InjectHyperparamsState",
     "LookaheadParams",
@@ -213,8 +221,10 @@ __all__ = [
     "cyclic_schedule",
     "ema",
     "exponential_decay",
+    "flat_layout",
     "flatten",
     "freeze",
+    "fused_updates",
     "get_measurement",
     "global_norm",
     "identity",

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._base import GradientTransformation
+from gradtx._fused import tree_accumulate, tree_moment
 from gradtx._tree import (
     acc_dtype,
     as_dtype,
@@ -16,7 +17,6 @@ from gradtx._tree import (
     tree_bias_correction,
     tree_full_like,
     tree_map_none,
-    tree_update_moment,
     tree_zeros_like,
     value_at,
 )
@@ -61,12 +61,10 @@ def scale_by_rss(
         del params, extra_args
         _checks.check_same_structure(updates, state.sum_of_squares, where, "updates", "state")
 
-        def accumulate(g, s):
-            dt = acc_dtype(s.dtype)
-            return (s.astype(dt) + jnp.square(g.astype(dt))).astype(s.dtype)
-
-        sos = tree_map_none(accumulate, updates, state.sum_of_squares)
-        updates = tree_map_none(lambda g, s: _divide_by_root(g, s, eps, eps_in_sqrt), updates, sos)
+        sos, sos_read = tree_accumulate(updates, state.sum_of_squares, power=2)
+        updates = tree_map_none(
+            lambda g, s: _divide_by_root(g, s, eps, eps_in_sqrt), updates, sos_read
+        )
         return updates, ScaleByRssState(sos)
 
     return GradientTransformation(init, update)
@@ -118,11 +116,11 @@ def scale_by_rms(
         _checks.check_same_structure(updates, state.nu, where, "updates", "state.nu")
         d = value_at(decay, state.count)
         count = safe_increment(state.count)
-        nu = tree_update_moment(updates, state.nu, d, 2)
-        mu = tree_update_moment(updates, state.mu, d, 1) if centered else ()
-        nu_hat = tree_bias_correction(nu, d, count) if bias_correction else nu
+        nu, nu_read = tree_moment(updates, state.nu, d, 2)
+        mu, mu_read = tree_moment(updates, state.mu, d, 1) if centered else ((), ())
+        nu_hat = tree_bias_correction(nu_read, d, count) if bias_correction else nu_read
         if centered:
-            mu_hat = tree_bias_correction(mu, d, count) if bias_correction else mu
+            mu_hat = tree_bias_correction(mu_read, d, count) if bias_correction else mu_read
             nu_hat = tree_map_none(lambda v, m: jnp.maximum(v - jnp.square(m), 0), nu_hat, mu_hat)
         updates = tree_map_none(
             lambda g, v: _divide_by_root(g, v, eps, eps_in_sqrt), updates, nu_hat
@@ -180,8 +178,8 @@ def scale_by_adam(
         _checks.check_same_structure(updates, state.mu, where, "updates", "state.mu")
         beta1 = value_at(b1, state.count)
         count = safe_increment(state.count)
-        mu = tree_update_moment(updates, state.mu, beta1, 1)
-        nu = tree_update_moment(updates, state.nu, b2, 2)
+        mu, mu_read = tree_moment(updates, state.mu, beta1, 1)
+        nu, nu_read = tree_moment(updates, state.nu, b2, 2)
         if nesterov:
 
             def lookahead(m_next, g_now):
@@ -191,12 +189,12 @@ def scale_by_adam(
 
             mu_hat = tree_map_none(
                 lookahead,
-                tree_bias_correction(mu, beta1, safe_increment(count)),
-                tree_bias_correction(updates, beta1, count),
+                tree_bias_correction(mu_read, beta1, safe_increment(count), hoist=True),
+                tree_bias_correction(updates, beta1, count, hoist=True),
             )
         else:
-            mu_hat = tree_bias_correction(mu, beta1, count)
-        nu_hat = tree_bias_correction(nu, b2, count)
+            mu_hat = tree_bias_correction(mu_read, beta1, count, hoist=True)
+        nu_hat = tree_bias_correction(nu_read, b2, count, hoist=True)
 
         def step(g, m, v):
             dt = acc_dtype(g.dtype)

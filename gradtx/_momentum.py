@@ -9,13 +9,11 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._base import GradientTransformation
+from gradtx._fused import tree_accumulate, tree_moment
 from gradtx._tree import (
-    acc_dtype,
-    as_dtype,
     safe_increment,
     tree_bias_correction,
     tree_map_none,
-    tree_update_moment,
     tree_zeros_like,
     value_at,
 )
@@ -52,13 +50,8 @@ def trace(decay=0.9, nesterov: bool = False, *, accumulator_dtype=None) -> Gradi
         del params, extra_args
         _checks.check_same_structure(updates, state.trace, "gradtx.trace", "updates", "trace")
         d = value_at(decay, state.count)
-
-        def accumulate(g, t):
-            dt = acc_dtype(t.dtype)
-            return (g.astype(dt) + as_dtype(d, dt) * t.astype(dt)).astype(t.dtype)
-
-        new_trace = tree_map_none(accumulate, updates, state.trace)
-        out = tree_map_none(accumulate, updates, new_trace) if nesterov else new_trace
+        new_trace, trace_read = tree_accumulate(updates, state.trace, d)
+        out = tree_accumulate(updates, trace_read, d)[0] if nesterov else trace_read
         out = tree_map_none(lambda o, g: o.astype(g.dtype), out, updates)
         return out, TraceState(safe_increment(state.count), new_trace)
 
@@ -92,8 +85,8 @@ def ema(decay=0.9, debias: bool = True, *, accumulator_dtype=None) -> GradientTr
         _checks.check_same_structure(updates, state.ema, "gradtx.ema", "updates", "ema")
         d = value_at(decay, state.count)
         count = safe_increment(state.count)
-        new_ema = tree_update_moment(updates, state.ema, d, 1)
-        out = tree_bias_correction(new_ema, d, count) if debias else new_ema
+        new_ema, ema_read = tree_moment(updates, state.ema, d, 1)
+        out = tree_bias_correction(ema_read, d, count) if debias else ema_read
         out = tree_map_none(lambda o, u: o.astype(u.dtype), out, updates)
         return out, EmaState(count, new_ema)
 

@@ -65,7 +65,14 @@ def scale_by_learning_rate(learning_rate, *, flip_sign: bool = True) -> Gradient
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         lr = value_at(learning_rate, state.count)
-        updates = tree_map_none(lambda u: u * (sign * as_dtype(lr, u.dtype)), updates)
+        step = {}  # the signed rate once per dtype, not once per leaf: a smaller program
+
+        def leaf(u):
+            if u.dtype not in step:
+                step[u.dtype] = sign * as_dtype(lr, u.dtype)
+            return u * step[u.dtype]
+
+        updates = tree_map_none(leaf, updates)
         return updates, ScaleByLearningRateState(count=safe_increment(state.count))
 
     return GradientTransformation(init, update)

@@ -106,12 +106,20 @@ def bias_correction_factor(decay, count, dtype=jnp.float32):
     return -jnp.expm1(jnp.asarray(count).astype(dtype) * jnp.log1p(-one_minus))
 
 
-def tree_bias_correction(moments, decay, count):
-    """Bias-corrected moments: moment_hat = moment / (1 - decay ** count), count from 1."""
+def tree_bias_correction(moments, decay, count, *, hoist: bool = False):
+    """Bias-corrected moments: moment_hat = moment / (1 - decay ** count), count from 1.
+
+    hoist=True computes the factor once per dtype instead of once per leaf: a program smaller
+    by a dozen operations per leaf, which compiles faster on trees of many leaves (XLA may
+    then round the division differently in the last bit).
+    """
+    factors = {}
 
     def leaf(m):
         dt = acc_dtype(m.dtype)
-        return (m.astype(dt) / bias_correction_factor(decay, count, dt)).astype(m.dtype)
+        if dt not in factors or not hoist:
+            factors[dt] = bias_correction_factor(decay, count, dt)
+        return (m.astype(dt) / factors[dt]).astype(m.dtype)
 
     return tree_map_none(leaf, moments)
 
