@@ -10,11 +10,11 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._base import GradientTransformation
-from gradtx._tree import as_dtype, safe_increment, value_at
+from gradtx._tree import as_dtype, schedule_clock, value_at
 
 
 class AddDecayedWeightsState(NamedTuple):
-    count: jax.Array  # int32 scalar: steps taken (the argument of a weight-decay schedule)
+    count: jax.Array  # int32 scalar: steps taken if weight_decay is a schedule, else 0
 
 
 def _mask_tree(mask, params, where):
@@ -70,7 +70,7 @@ def add_decayed_weights(weight_decay=0.0, mask: Callable | None = None) -> Gradi
             return u + as_dtype(wd, u.dtype) * p.astype(u.dtype)
 
         updates = jax.tree.map(leaf, updates, params, decay_it, is_leaf=lambda x: x is None)
-        return updates, AddDecayedWeightsState(safe_increment(state.count))
+        return updates, AddDecayedWeightsState(schedule_clock(state.count, weight_decay))
 
     return GradientTransformation(init, update)
 

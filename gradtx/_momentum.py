@@ -12,6 +12,7 @@ from gradtx._base import GradientTransformation
 from gradtx._fused import tree_accumulate, tree_moment
 from gradtx._tree import (
     safe_increment,
+    schedule_clock,
     tree_bias_correction,
     tree_map_none,
     tree_zeros_like,
@@ -20,7 +21,7 @@ from gradtx._tree import (
 
 
 class TraceState(NamedTuple):
-    count: jax.Array  # int32 scalar: steps taken (the argument of a momentum schedule)
+    count: jax.Array  # int32 scalar: steps taken if decay is a schedule, else 0
     trace: object  # like params (accumulator_dtype if given): the velocity
 
 
@@ -53,7 +54,7 @@ def trace(decay=0.9, nesterov: bool = False, *, accumulator_dtype=None) -> Gradi
         new_trace, trace_read = tree_accumulate(updates, state.trace, d)
         out = tree_accumulate(updates, trace_read, d)[0] if nesterov else trace_read
         out = tree_map_none(lambda o, g: o.astype(g.dtype), out, updates)
-        return out, TraceState(safe_increment(state.count), new_trace)
+        return out, TraceState(schedule_clock(state.count, decay), new_trace)
 
     return GradientTransformation(init, update)
 

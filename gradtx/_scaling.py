@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._base import EmptyState, GradientTransformation
-from gradtx._tree import as_dtype, safe_increment, tree_map_none, value_at
+from gradtx._tree import as_dtype, schedule_clock, tree_map_none, value_at
 
 
 def scale(step_size) -> GradientTransformation:
@@ -34,7 +34,7 @@ def scale(step_size) -> GradientTransformation:
 
 
 class ScaleByLearningRateState(NamedTuple):
-    count: jax.Array  # int32 scalar: steps taken, the argument of a learning-rate schedule
+    count: jax.Array  # int32 scalar: steps taken if learning_rate is a schedule, else 0
 
 
 def scale_by_learning_rate(learning_rate, *, flip_sign: bool = True) -> GradientTransformation:
@@ -73,6 +73,6 @@ def scale_by_learning_rate(learning_rate, *, flip_sign: bool = True) -> Gradient
             return u * step[u.dtype]
 
         updates = tree_map_none(leaf, updates)
-        return updates, ScaleByLearningRateState(count=safe_increment(state.count))
+        return updates, ScaleByLearningRateState(schedule_clock(state.count, learning_rate))
 
     return GradientTransformation(init, update)

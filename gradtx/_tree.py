@@ -76,6 +76,16 @@ def safe_increment(count):
     return jnp.where(count < big, count + 1, count).astype(count.dtype)
 
 
+def schedule_clock(count, *hyperparams):
+    """The next step count for a transform whose only use of ``count`` is its schedules.
+
+    ``count + 1`` if any of ``hyperparams`` is a schedule, else ``count`` unchanged: constant
+    hyperparameters need no clock, and not ticking it saves a kernel per step. The decision is
+    on the hyperparameter's type (callable or not), fixed when the transform is built.
+    """
+    return safe_increment(count) if any(callable(h) for h in hyperparams) else count
+
+
 def tree_update_moment(updates, moments, decay, order: int):
     """Exponential moving average of the ``order``-th power of the updates.
 
