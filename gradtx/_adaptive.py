@@ -71,7 +71,7 @@ def scale_by_rss(
 
 
 class ScaleByRmsState(NamedTuple):
-    count: jax.Array  # int32 scalar: steps taken (bias correction, schedules)
+    count: jax.Array  # int32 scalar: steps, if bias_correction or a decay schedule; else ()
     nu: object  # like params: moving average of squared updates (the seed's grad_squared)
     mu: object  # like params when centered, else (): moving average of the updates
 
@@ -107,15 +107,18 @@ def scale_by_rms(
     _checks.check_number(where, "eps", eps, low=0.0)
     _checks.check_number(where, "initial_scale", initial_scale, low=0.0)
 
+    keeps_count = bias_correction or callable(decay)  # the count's only uses
+
     def init(params):
         mu = tree_zeros_like(params) if centered else ()
-        return ScaleByRmsState(jnp.zeros((), jnp.int32), tree_full_like(params, initial_scale), mu)
+        count = jnp.zeros((), jnp.int32) if keeps_count else ()
+        return ScaleByRmsState(count, tree_full_like(params, initial_scale), mu)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _checks.check_same_structure(updates, state.nu, where, "updates", "state.nu")
         d = value_at(decay, state.count)
-        count = safe_increment(state.count)
+        count = safe_increment(state.count) if keeps_count else ()
         nu, nu_read = tree_moment(updates, state.nu, d, 2)
         mu, mu_read = tree_moment(updates, state.mu, d, 1) if centered else ((), ())
         nu_hat = tree_bias_correction(nu_read, d, count) if bias_correction else nu_read

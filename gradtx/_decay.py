@@ -6,15 +6,14 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._base import GradientTransformation
-from gradtx._tree import as_dtype, schedule_clock, value_at
+from gradtx._tree import as_dtype, schedule_clock, schedule_count, value_at
 
 
 class AddDecayedWeightsState(NamedTuple):
-    count: jax.Array  # int32 scalar: steps taken if weight_decay is a schedule, else 0
+    count: jax.Array  # int32 scalar: steps taken if weight_decay is a schedule, else ()
 
 
 def _mask_tree(mask, params, where):
@@ -55,7 +54,7 @@ def add_decayed_weights(weight_decay=0.0, mask: Callable | None = None) -> Gradi
 
     def init(params):
         del params
-        return AddDecayedWeightsState(jnp.zeros((), jnp.int32))
+        return AddDecayedWeightsState(schedule_count(weight_decay))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args

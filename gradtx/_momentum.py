@@ -13,6 +13,7 @@ from gradtx._fused import tree_accumulate, tree_moment
 from gradtx._tree import (
     safe_increment,
     schedule_clock,
+    schedule_count,
     tree_bias_correction,
     tree_map_none,
     tree_zeros_like,
@@ -21,7 +22,7 @@ from gradtx._tree import (
 
 
 class TraceState(NamedTuple):
-    count: jax.Array  # int32 scalar: steps taken if decay is a schedule, else 0
+    count: jax.Array  # int32 scalar: steps taken if decay is a schedule, else ()
     trace: object  # like params (accumulator_dtype if given): the velocity
 
 
@@ -45,7 +46,7 @@ def trace(decay=0.9, nesterov: bool = False, *, accumulator_dtype=None) -> Gradi
     _checks.check_number("gradtx.trace", "decay", decay, low=0.0, high=1.0, schedule_ok=True)
 
     def init(params):
-        return TraceState(jnp.zeros((), jnp.int32), tree_zeros_like(params, accumulator_dtype))
+        return TraceState(schedule_count(decay), tree_zeros_like(params, accumulator_dtype))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._base import EmptyState, GradientTransformation
-from gradtx._tree import as_dtype, schedule_clock, tree_map_none, value_at
+from gradtx._tree import as_dtype, schedule_clock, schedule_count, tree_map_none, value_at
 
 
 def scale(step_size) -> GradientTransformation:
@@ -34,7 +33,7 @@ def scale(step_size) -> GradientTransformation:
 
 
 class ScaleByLearningRateState(NamedTuple):
-    count: jax.Array  # int32 scalar: steps taken if learning_rate is a schedule, else 0
+    count: jax.Array  # int32 scalar: steps taken if learning_rate is a schedule, else ()
 
 
 def scale_by_learning_rate(learning_rate, *, flip_sign: bool = True) -> GradientTransformation:
@@ -60,7 +59,7 @@ def scale_by_learning_rate(learning_rate, *, flip_sign: bool = True) -> Gradient
 
     def init(params):
         del params
-        return ScaleByLearningRateState(count=jnp.zeros((), jnp.int32))
+        return ScaleByLearningRateState(schedule_count(learning_rate))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

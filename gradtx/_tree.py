@@ -76,13 +76,18 @@ def safe_increment(count):
     return jnp.where(count < big, count + 1, count).astype(count.dtype)
 
 
-def schedule_clock(count, *hyperparams):
-    """The next step count for a transform whose only use of ``count`` is its schedules.
+def schedule_count(*hyperparams):
+    """The initial clock of a transform whose only use of a step count is its schedules.
 
-    ``count + 1`` if any of ``hyperparams`` is a schedule, else ``count`` unchanged: constant
-    hyperparameters need no clock, and not ticking it saves a kernel per step. The decision is
-    on the hyperparameter's type (callable or not), fixed when the transform is built.
+    An int32 zero if any of ``hyperparams`` is a schedule, else ``()``: constant hyperparameters
+    need no clock, and keeping none saves a buffer and a kernel per step. The choice is made on
+    the hyperparameters' types (callable or not), fixed when the transform is built.
     """
+    return jnp.zeros((), jnp.int32) if any(callable(h) for h in hyperparams) else ()
+
+
+def schedule_clock(count, *hyperparams):
+    """The next value of a ``schedule_count`` clock: ``count + 1``, or ``()`` without schedules."""
     return safe_increment(count) if any(callable(h) for h in hyperparams) else count
 
 
