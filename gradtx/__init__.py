@@ -65,6 +65,7 @@ from gradtx._flat import (
 )
 from gradtx._fused import (
     fused_updates,
+    tree_update_moment,
 )
 from gradtx._groups import (
     ParamGroup,
@@ -154,7 +155,6 @@ from gradtx._tree import (
     global_norm,
     safe_increment,
     tree_bias_correction,
-    tree_update_moment,
     tree_zeros_like,
 )
 from gradtx._wrappers import (

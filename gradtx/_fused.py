@@ -86,7 +86,7 @@ def _term(coef, x, negate: bool):
 def tree_accumulate(updates, acc, keep=None, add=None, power: int = 1):
     """``new = keep * acc + add * updates ** power`` per leaf, and the value the update reads.
 
-    ``keep``/``add`` are hyperparameters (None means 1, no multiplication); ``power`` is 1 or 2.
+    ``keep``/``add`` are hyperparameters (None means 1, no multiplication); ``power`` >= 1.
     Arithmetic is in ``acc_dtype``; ``new`` keeps the accumulator's dtype. Returns
     ``(new, read)``: ``read`` is ``new`` itself, or, when single-pass updates are on, the same
     values recomputed from the old ones by an expression that shares nothing with ``new``
@@ -101,10 +101,10 @@ def tree_accumulate(updates, acc, keep=None, add=None, power: int = 1):
         c = None if add is None else as_dtype(add, dt)
         if power == 1:
             g_term = _term(c, g, negate)
-        elif negate:
+        elif power == 2 and negate:
             g_term = g * -g if c is None else c * (g * -g)
         else:
-            g_term = _term(c, g * g, False)
+            g_term = _term(c, g * g if power == 2 else g**power, negate)
         total = _term(k, a, negate) + g_term
         return -total if negate else total
 
@@ -121,6 +121,18 @@ def tree_accumulate(updates, acc, keep=None, add=None, power: int = 1):
 def tree_moment(updates, moments, decay, power: int):
     """The moving average ``decay * m + (1 - decay) * updates ** power``, as ``(new, read)``.
 
-    ``1 - decay`` is formed before any cast, as in ``tree_update_moment``.
+    ``1 - decay`` is formed before any cast, so a Python float keeps full precision and a
+    bfloat16 model does not see ``decay`` rounded to 1.
     """
     return tree_accumulate(updates, moments, decay, 1 - decay, power)
+
+
+def tree_update_moment(updates, moments, decay, order: int):
+    """Exponential moving average of the ``order``-th power of the updates.
+
+    moment = decay * moment + (1 - decay) * updates ** order
+
+    Computed in at least float32 with ``1 - decay`` formed before any cast; the new moment keeps
+    its dtype. The public form of the helper every gradtx moment transform uses.
+    """
+    return tree_moment(updates, moments, decay, order)[0]

@@ -91,26 +91,6 @@ def schedule_clock(count, *hyperparams):
     return safe_increment(count) if any(callable(h) for h in hyperparams) else count
 
 
-def tree_update_moment(updates, moments, decay, order: int):
-    """Exponential moving average of the ``order``-th power of the updates.
-
-    moment = decay * moment + (1 - decay) * updates ** order
-
-    ``1 - decay`` is formed before any cast, so a Python float keeps full precision and a
-    bfloat16 model does not see ``decay`` rounded to 1. The new moment keeps its dtype.
-    """
-    one_minus = 1 - decay
-
-    def leaf(g, m):
-        dt = acc_dtype(m.dtype)
-        g = g.astype(dt)
-        power = g if order == 1 else (g * g if order == 2 else g**order)
-        new = as_dtype(decay, dt) * m.astype(dt) + as_dtype(one_minus, dt) * power
-        return new.astype(m.dtype)
-
-    return tree_map_none(leaf, updates, moments)
-
-
 def bias_correction_factor(decay, count, dtype=jnp.float32):
     """``1 - decay ** count``, computed as ``-expm1(count * log1p(-(1 - decay)))``.
 
