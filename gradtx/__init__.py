@@ -1,31 +1,13 @@
 """gradtx: composable, pure gradient transformations for JAX, in optax's protocol."""
 
-from gradtx._accumulate import (
-    ApplyEveryState,
-    ConditionallyTransformState,
-    MultiSteps,
-    MultiStepsState,
-    apply_every,
-    conditionally_transform,
+from gradtx._aliases.seed import (
+    adagrad,
+    adam,
+    adamw,
+    rmsprop,
+    sgd,
 )
-from gradtx._adaptive import (
-    ScaleByAdamState,
-    ScaleByRmsState,
-    ScaleByRssState,
-    scale_by_adam,
-    scale_by_rms,
-    scale_by_rss,
-)
-from gradtx._averaging import (
-    AverageParamsState,
-    LookaheadParams,
-    LookaheadState,
-    average_params,
-    incremental_update,
-    lookahead,
-    periodic_update,
-)
-from gradtx._base import (
+from gradtx._core.base import (
     EmptyState,
     GradientTransformation,
     apply_updates,
@@ -33,117 +15,34 @@ from gradtx._base import (
     identity,
     stateless,
 )
-from gradtx._checkpoint import (
+from gradtx._core.fused import (
+    fused_updates,
+    tree_update_moment,
+)
+from gradtx._core.trees import (
+    global_norm,
+    safe_increment,
+    tree_bias_correction,
+    tree_zeros_like,
+)
+from gradtx._data.mixing import (
+    cutmix,
+    mixup,
+)
+from gradtx._state.checkpoint import (
     load_state,
     read_state_dict,
     save_state,
 )
-from gradtx._clipping import (
-    adaptive_grad_clip,
-    centralize,
-    clip,
-    clip_by_block_rms,
-    clip_by_global_norm,
-    normalize_by_update_norm,
-    per_example_global_norm_clip,
-)
-from gradtx._combine import (
-    MaskedState,
-    PartitionState,
-    masked,
-    named_chain,
-    partition,
-)
-from gradtx._decay import (
-    AddDecayedWeightsState,
-    add_decayed_weights,
-    add_l2_penalty,
-)
-from gradtx._flat import (
+from gradtx._state.flat import (
     FlatLayout,
     flat_layout,
 )
-from gradtx._fused import (
-    fused_updates,
-    tree_update_moment,
-)
-from gradtx._groups import (
-    ParamGroup,
-    freeze,
-    param_group_labels,
-    param_groups,
-    selective_transform,
-    set_to_zero,
-)
-from gradtx._hyperparams import (
-    InjectHyperparamsState,
-    inject_hyperparams,
-)
-from gradtx._momentum import (
-    EmaState,
-    TraceState,
-    ema,
-    trace,
-)
-from gradtx._monitoring import (
-    MonitorState,
-    SnapshotState,
-    get_measurement,
-    measure_with_ema,
-    monitor,
-    snapshot,
-)
-from gradtx._optimizers import (
-    adagrad,
-    adam,
-    adamw,
-    rmsprop,
-    sgd,
-)
-from gradtx._plateau import (
-    ReduceLROnPlateauState,
-    reduce_on_plateau,
-)
-from gradtx._regularize import (
-    cutmix,
-    mixup,
-)
-from gradtx._scaling import (
-    ScaleByLearningRateState,
-    scale,
-    scale_by_learning_rate,
-)
-from gradtx._schedules import (
-    constant_schedule,
-    cosine_decay_schedule,
-    exponential_decay,
-    join_schedules,
-    linear_schedule,
-    polynomial_schedule,
-)
-from gradtx._schedules_extra import (
-    cyclic_schedule,
-    step_decay_schedule,
-    warmup_inverse_sqrt_schedule,
-    wsd_schedule,
-)
-from gradtx._schedules_piecewise import (
-    cosine_onecycle_schedule,
-    linear_onecycle_schedule,
-    piecewise_constant_schedule,
-    piecewise_interpolate_schedule,
-)
-from gradtx._schedules_warmup import (
-    sgdr_schedule,
-    warmup_constant_schedule,
-    warmup_cosine_decay_schedule,
-    warmup_exponential_decay_schedule,
-)
-from gradtx._sharding import (
+from gradtx._state.sharding import (
     bytes_per_device,
     state_shardings,
 )
-from gradtx._state_tools import (
+from gradtx._state.tools import (
     StateDictDiff,
     load_state_dict,
     state_dict,
@@ -151,19 +50,92 @@ from gradtx._state_tools import (
     tree_get,
     tree_set,
 )
-from gradtx._tree import (
-    global_norm,
-    safe_increment,
-    tree_bias_correction,
-    tree_zeros_like,
+from gradtx.contrib import (
+    ReduceLROnPlateauState,
+    reduce_on_plateau,
 )
-from gradtx._wrappers import (
+from gradtx.schedules import (
+    InjectHyperparamsState,
+    constant_schedule,
+    cosine_decay_schedule,
+    cosine_onecycle_schedule,
+    cyclic_schedule,
+    exponential_decay,
+    inject_hyperparams,
+    join_schedules,
+    linear_onecycle_schedule,
+    linear_schedule,
+    piecewise_constant_schedule,
+    piecewise_interpolate_schedule,
+    polynomial_schedule,
+    sgdr_schedule,
+    step_decay_schedule,
+    warmup_constant_schedule,
+    warmup_cosine_decay_schedule,
+    warmup_exponential_decay_schedule,
+    warmup_inverse_sqrt_schedule,
+    wsd_schedule,
+)
+from gradtx.transforms import (
+    AddDecayedWeightsState,
+    ApplyEveryState,
     ApplyIfFiniteState,
+    AverageParamsState,
+    ConditionallyTransformState,
+    EmaState,
+    LookaheadParams,
+    LookaheadState,
+    MaskedState,
+    MonitorState,
+    MultiSteps,
+    MultiStepsState,
+    ParamGroup,
+    PartitionState,
+    ScaleByAdamState,
+    ScaleByLearningRateState,
+    ScaleByRmsState,
+    ScaleByRssState,
+    SnapshotState,
+    TraceState,
     ZeroNansState,
+    adaptive_grad_clip,
+    add_decayed_weights,
+    add_l2_penalty,
+    apply_every,
     apply_if_finite,
+    average_params,
+    centralize,
+    clip,
+    clip_by_block_rms,
+    clip_by_global_norm,
+    conditionally_transform,
+    ema,
     flatten,
+    freeze,
+    get_measurement,
+    incremental_update,
+    lookahead,
+    masked,
+    measure_with_ema,
+    monitor,
+    named_chain,
+    normalize_by_update_norm,
+    param_group_labels,
+    param_groups,
+    partition,
+    per_example_global_norm_clip,
+    periodic_update,
+    scale,
+    scale_by_adam,
+    scale_by_learning_rate,
+    scale_by_rms,
+    scale_by_rss,
+    selective_transform,
+    set_to_zero,
     skip_large_updates,
     skip_not_finite,
+    snapshot,
+    trace,
     zero_nans,
 )
 

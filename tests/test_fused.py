@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import gradtx
-from gradtx import _fused
+from gradtx._core import fused as _fused
 
 AFFECTED = {
     "adam": lambda: gradtx.adam(0.01),

@@ -7,8 +7,8 @@ from typing import NamedTuple
 import jax.numpy as jnp
 
 import gradtx
-from gradtx._fused import tree_update_moment
-from gradtx._tree import acc_dtype, as_dtype, tree_map_none, tree_zeros_like
+from gradtx._core.fused import tree_update_moment
+from gradtx._core.trees import acc_dtype, as_dtype, tree_map_none, tree_zeros_like
 
 SEED_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 COLORS = {

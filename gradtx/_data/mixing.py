@@ -12,8 +12,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from gradtx import _checks
-from gradtx._tree import acc_dtype, as_dtype
+from gradtx._core import checks as _checks
+from gradtx._core.trees import acc_dtype, as_dtype
 
 
 def _soft_labels(labels, num_classes, dtype, where):

@@ -7,10 +7,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _checks
-from gradtx._base import GradientTransformation
-from gradtx._fused import tree_accumulate, tree_moment
-from gradtx._tree import (
+from gradtx._core import checks as _checks
+from gradtx._core.base import GradientTransformation
+from gradtx._core.fused import tree_accumulate, tree_moment
+from gradtx._core.trees import (
     acc_dtype,
     as_dtype,
     safe_increment,

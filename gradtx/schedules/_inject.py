@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx._base import GradientTransformation, call_update
-from gradtx._tree import safe_increment
+from gradtx._core.base import GradientTransformation, call_update
+from gradtx._core.trees import safe_increment
 
 
 class InjectHyperparamsState(NamedTuple):

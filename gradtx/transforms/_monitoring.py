@@ -8,9 +8,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx._base import GradientTransformation, call_update, chain, stateless
-from gradtx._momentum import ema
-from gradtx._tree import acc_dtype, global_norm
+from gradtx._core.base import GradientTransformation, call_update, chain, stateless
+from gradtx._core.trees import acc_dtype, global_norm
+from gradtx.transforms._momentum import ema
 
 
 def _zeros_shaped_like(abstract):

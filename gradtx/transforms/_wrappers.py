@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx import _checks
-from gradtx._base import GradientTransformation, call_update
-from gradtx._tree import acc_dtype, as_dtype, safe_increment, tree_map_none, tree_sum_squares
+from gradtx._core import checks as _checks
+from gradtx._core.base import GradientTransformation, call_update
+from gradtx._core.trees import acc_dtype, as_dtype, safe_increment, tree_map_none, tree_sum_squares
 
 _NONE_LEAF = lambda x: x is None  # noqa: E731
 

@@ -1,6 +1,6 @@
-"""Schedules with a linear warmup, and SGDR's warm restarts, with optax's semantics.
+"""Schedules with a warmup: optax's, SGDR's warm restarts, inverse square root, warmup-stable-decay.
 
-The conventions are those of ``_schedules``: any numeric argument may be an array or a tracer.
+The conventions are those of ``_decays``: any numeric argument may be an array or a tracer.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import jax.numpy as jnp
 
-from gradtx import _checks
-from gradtx._schedules import (
+from gradtx._core import checks as _checks
+from gradtx.schedules._decays import (
     Schedule,
     _check_exp,
     _check_steps,
@@ -18,7 +18,9 @@ from gradtx._schedules import (
     _cosine_factor,
     _exp_decay,
     _floats,
+    _pow01,
     _ramp,
+    _safe,
     join_schedules,
 )
 
@@ -133,3 +135,82 @@ def sgdr_schedule(cosine_kwargs: Sequence[dict]) -> Schedule:
         total = total + kwargs["decay_steps"]
         boundaries.append(total)
     return join_schedules(schedules, boundaries[:-1])
+
+
+def warmup_inverse_sqrt_schedule(init_value, peak_value, warmup_steps) -> Schedule:
+    """Linear warmup, then decay with the inverse square root of the count (Transformer).
+
+    value = linear from init_value to peak_value              (count < warmup_steps)
+    value = peak_value * sqrt(w / max(count, w)),  w = max(warmup_steps, 1)   (after)
+
+    The peak is reached at count = warmup_steps, as in Vaswani et al.'s
+    ``min(step ** -0.5, step * warmup ** -1.5)`` up to its constant.
+
+    References:
+        Vaswani et al., Attention Is All You Need, 2017.
+    """
+    _check_warmup("gradtx.warmup_inverse_sqrt_schedule", init_value, peak_value, warmup_steps)
+
+    def schedule(count):
+        c, i, p, w = _floats(count, init_value, peak_value, warmup_steps)
+        scale = jnp.maximum(w, 1)
+        decay = p * jnp.sqrt(scale / jnp.maximum(c, scale))
+        return jnp.where(c < w, _ramp(c, i, p, w), decay)
+
+    return schedule
+
+
+_WSD_DECAYS = ("linear", "cosine", "1-sqrt")
+
+
+def wsd_schedule(
+    init_value,
+    peak_value,
+    warmup_steps,
+    stable_steps,
+    decay_steps,
+    end_value=0.0,
+    *,
+    decay_type: str = "linear",
+) -> Schedule:
+    """Warmup-stable-decay: linear warmup, a constant phase, then a short cooldown.
+
+    value = linear from init_value to peak_value            (count < warmup_steps)
+    value = peak_value                                      (next stable_steps counts)
+    f = clip(count - warmup_steps - stable_steps, 0, decay_steps) / decay_steps
+    value = end_value + (peak_value - end_value) * shape(f)  (after), where shape(f) is
+        1 - f (linear), (1 + cos(pi * f)) / 2 (cosine) or 1 - sqrt(f) (1-sqrt).
+
+    Args:
+        init_value, peak_value, end_value: the values at count 0, after warmup, at the end.
+        warmup_steps, stable_steps, decay_steps: the lengths of the three phases (>= 0).
+        decay_type: ``"linear"``, ``"cosine"`` or ``"1-sqrt"`` (static).
+
+    References:
+        Hu et al., MiniCPM, 2024. Hagele et al., Scaling Laws and Compute-Optimal Training
+        Beyond Fixed Training Durations, 2024 (the 1-sqrt cooldown).
+    """
+    where = "gradtx.wsd_schedule"
+    if decay_type not in _WSD_DECAYS:
+        raise ValueError(f"{where}: decay_type={decay_type!r}; expected one of {_WSD_DECAYS}.")
+    _check_warmup(where, init_value, peak_value, warmup_steps)
+    _check_steps(where, "stable_steps", stable_steps)
+    _check_steps(where, "decay_steps", decay_steps)
+    _checks.check_number(where, "end_value", end_value)
+
+    def schedule(count):
+        c, i, p, w, s, d, e = _floats(
+            count, init_value, peak_value, warmup_steps, stable_steps, decay_steps, end_value
+        )
+        t = c - jnp.maximum(w, 0) - s
+        f = jnp.where(d > 0, jnp.clip(t, 0, _safe(d)) / _safe(d), 1)
+        if decay_type == "linear":
+            shape = 1 - f
+        elif decay_type == "cosine":
+            shape = (1 + jnp.cos(jnp.pi * f)) / 2
+        else:
+            shape = 1 - _pow01(f, 0.5)
+        decay = jnp.where(t < 0, p, e + (p - e) * shape)
+        return jnp.where(c < w, _ramp(c, i, p, w), decay)
+
+    return schedule

@@ -7,9 +7,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _checks
-from gradtx._base import GradientTransformation
-from gradtx._tree import acc_dtype, as_dtype, safe_increment, tree_map_none
+from gradtx._core import checks as _checks
+from gradtx._core.base import GradientTransformation
+from gradtx._core.trees import acc_dtype, as_dtype, safe_increment, tree_map_none
 
 
 class ReduceLROnPlateauState(NamedTuple):

@@ -18,7 +18,7 @@ import zipfile
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx._state_tools import load_state_dict, state_dict
+from gradtx._state.tools import load_state_dict, state_dict
 
 FORMAT = "gradtx-state"
 FORMAT_VERSION = 1

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from gradtx._base import GradientTransformation, call_update
+from gradtx._core.base import GradientTransformation, call_update
 
 _NONE = lambda x: x is None  # noqa: E731
 

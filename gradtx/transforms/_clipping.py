@@ -7,9 +7,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradtx import _checks
-from gradtx._base import EmptyState, GradientTransformation
-from gradtx._tree import acc_dtype, as_dtype, global_norm, tree_map_none
+from gradtx._core import checks as _checks
+from gradtx._core.base import EmptyState, GradientTransformation
+from gradtx._core.trees import acc_dtype, as_dtype, global_norm, tree_map_none
 
 
 def clip(max_delta) -> GradientTransformation:

@@ -8,10 +8,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _checks
-from gradtx._base import GradientTransformation, call_update
-from gradtx._combine import check_transform
-from gradtx._tree import acc_dtype, safe_increment, tree_map_none, tree_zeros_like, value_at
+from gradtx._core import checks as _checks
+from gradtx._core.base import GradientTransformation, call_update
+from gradtx._core.trees import acc_dtype, safe_increment, tree_map_none, tree_zeros_like, value_at
+from gradtx.transforms._combine import check_transform
 
 
 def _check_k(where, name, k, schedule_ok):

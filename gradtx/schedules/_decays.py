@@ -1,6 +1,7 @@
 """Schedules: pure functions ``count -> value`` for a learning rate, weight decay or momentum.
 
-optax's schedules, with optax's names, arguments and values. Every numeric argument may be a
+Decays without warmup (optax's, plus CS231n's step decay), and the helpers every schedule
+file shares: optax's names, arguments and values. Every numeric argument may be a
 Python number, an array or a tracer, so a sweep can ``vmap`` over a warmup length or a decay
 rate and ``grad`` can differentiate through one; the schedule never branches in Python on an
 argument's value. A schedule computes in the widest float dtype among its array arguments
@@ -14,8 +15,8 @@ from collections.abc import Callable, Sequence
 
 import jax.numpy as jnp
 
-from gradtx import _checks
-from gradtx._tree import acc_dtype
+from gradtx._core import checks as _checks
+from gradtx._core.trees import acc_dtype
 
 Schedule = Callable[..., object]
 
@@ -243,5 +244,28 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence) -> Sched
             out, nxt = _floats(out, s(count - b))
             out = jnp.where(count < b, out, nxt)
         return out
+
+    return schedule
+
+
+def step_decay_schedule(init_value, step_size, gamma=0.1) -> Schedule:
+    """Step decay (CS231n; ``torch.optim.lr_scheduler.StepLR``): times gamma every step_size.
+
+    value = init_value * gamma ** floor(count / step_size)
+
+    Args:
+        init_value: the value for the first ``step_size`` counts.
+        step_size: counts between two decays (> 0).
+        gamma: the factor applied at each decay (>= 0; torch's default 0.1).
+    """
+    where = "gradtx.step_decay_schedule"
+    _checks.check_number(where, "init_value", init_value)
+    _check_steps(where, "step_size", step_size, positive=True)
+    _checks.check_number(where, "gamma", gamma, low=0.0)
+
+    def schedule(count):
+        c, i, n, g = _floats(count, init_value, step_size, gamma)
+        k = jnp.where(n > 0, jnp.floor(jnp.maximum(c, 0) / _safe(n)), 0)
+        return i * _pow_count(g, k)
 
     return schedule

@@ -7,10 +7,17 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _checks
-from gradtx._base import GradientTransformation, call_update
-from gradtx._tree import acc_dtype, as_dtype, safe_increment, tree_cast, tree_map_none, value_at
-from gradtx._wrappers import _check_inner
+from gradtx._core import checks as _checks
+from gradtx._core.base import GradientTransformation, call_update
+from gradtx._core.trees import (
+    acc_dtype,
+    as_dtype,
+    safe_increment,
+    tree_cast,
+    tree_map_none,
+    value_at,
+)
+from gradtx.transforms._wrappers import _check_inner
 
 
 def incremental_update(new_tensors, old_tensors, step_size):

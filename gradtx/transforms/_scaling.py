@@ -6,9 +6,9 @@ from typing import NamedTuple
 
 import jax
 
-from gradtx import _checks
-from gradtx._base import EmptyState, GradientTransformation
-from gradtx._tree import as_dtype, schedule_clock, schedule_count, tree_map_none, value_at
+from gradtx._core import checks as _checks
+from gradtx._core.base import EmptyState, GradientTransformation
+from gradtx._core.trees import as_dtype, schedule_clock, schedule_count, tree_map_none, value_at
 
 
 def scale(step_size) -> GradientTransformation:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from gradtx._tree import acc_dtype, as_dtype, tree_map_none
+from gradtx._core.trees import acc_dtype, as_dtype, tree_map_none
 
 _FLAG = "xla_cpu_use_multi_output_fusion"
 # Leaves smaller than this keep the default form: there the kernel's launch cost dominates,

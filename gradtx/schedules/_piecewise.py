@@ -1,6 +1,6 @@
 """Piecewise schedules and the one-cycle schedules built on them, with optax's semantics.
 
-The conventions are those of ``_schedules``: any numeric argument may be an array or a tracer;
+The conventions are those of ``_decays``: any numeric argument may be an array or a tracer;
 the number of boundaries is static, their steps and scales may be arrays.
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Mapping
 
 import jax.numpy as jnp
 
-from gradtx import _checks
-from gradtx._schedules import Schedule, _check_steps, _floats
+from gradtx._core import checks as _checks
+from gradtx.schedules._decays import Schedule, _check_steps, _floats
 
 _py = _checks.is_python_number
 

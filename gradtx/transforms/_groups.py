@@ -23,10 +23,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx import _checks
-from gradtx._base import EmptyState, GradientTransformation
-from gradtx._combine import check_callable, make_partition, mask_flags, masked, path_str
-from gradtx._tree import tree_map_none
+from gradtx._core import checks as _checks
+from gradtx._core.base import EmptyState, GradientTransformation
+from gradtx._core.trees import tree_map_none
+from gradtx.transforms._combine import check_callable, make_partition, mask_flags, masked, path_str
 
 _NONE = lambda x: x is None  # noqa: E731
 

@@ -7,9 +7,9 @@ from typing import NamedTuple
 
 import jax
 
-from gradtx import _checks
-from gradtx._base import GradientTransformation
-from gradtx._tree import as_dtype, schedule_clock, schedule_count, value_at
+from gradtx._core import checks as _checks
+from gradtx._core.base import GradientTransformation
+from gradtx._core.trees import as_dtype, schedule_clock, schedule_count, value_at
 
 
 class AddDecayedWeightsState(NamedTuple):

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gradtx._adaptive import scale_by_adam, scale_by_rms, scale_by_rss
-from gradtx._base import GradientTransformation, chain, identity
-from gradtx._decay import add_decayed_weights
-from gradtx._momentum import trace
-from gradtx._scaling import scale_by_learning_rate
+from gradtx._core.base import GradientTransformation, chain, identity
+from gradtx.transforms._adaptive import scale_by_adam, scale_by_rms, scale_by_rss
+from gradtx.transforms._decay import add_decayed_weights
+from gradtx.transforms._momentum import trace
+from gradtx.transforms._scaling import scale_by_learning_rate
 
 
 def sgd(

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _checks
+from gradtx._core import checks as _checks
 
 Params = Any
 Updates = Any

@@ -1,0 +1,1 @@
+"""Optimizers (aliases): each a ``def`` whose body is a ``chain(...)`` of public transforms."""

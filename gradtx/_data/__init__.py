@@ -1,0 +1,1 @@
+"""Data-side regularisation used next to an optimizer: mixup and cutmix."""
