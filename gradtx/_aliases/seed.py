@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from gradtx._aliases._common import maximizing
 from gradtx._core.base import GradientTransformation, chain, identity
 from gradtx.transforms._adaptive import scale_by_adam, scale_by_rms, scale_by_rss
 from gradtx.transforms._decay import add_decayed_weights
@@ -16,31 +17,47 @@ from gradtx.transforms._scaling import scale_by_learning_rate
 
 
 def sgd(
-    learning_rate, momentum=None, nesterov: bool = False, *, accumulator_dtype=None
+    learning_rate,
+    momentum=None,
+    nesterov: bool = False,
+    *,
+    accumulator_dtype=None,
+    maximize: bool = False,
 ) -> GradientTransformation:
     """Stochastic gradient descent, with optional (Nesterov) momentum.
 
     chain(trace(momentum, nesterov), scale_by_learning_rate(learning_rate)); without momentum,
     just the learning rate: ``x -= learning_rate * dx``.
     """
-    return chain(
-        identity()
-        if momentum is None
-        else trace(momentum, nesterov, accumulator_dtype=accumulator_dtype),
-        scale_by_learning_rate(learning_rate),
+    return maximizing(
+        chain(
+            identity()
+            if momentum is None
+            else trace(momentum, nesterov, accumulator_dtype=accumulator_dtype),
+            scale_by_learning_rate(learning_rate),
+        ),
+        maximize,
     )
 
 
 def adagrad(
-    learning_rate, initial_accumulator_value=0.0, eps=1e-10, *, eps_in_sqrt: bool = False
+    learning_rate,
+    initial_accumulator_value=0.0,
+    eps=1e-10,
+    *,
+    eps_in_sqrt: bool = False,
+    maximize: bool = False,
 ) -> GradientTransformation:
     """AdaGrad: chain(scale_by_rss(initial_accumulator_value, eps), scale_by_learning_rate).
 
     Defaults are the seed's and PyTorch's (accumulator from 0, eps outside the root, 1e-10).
     """
-    return chain(
-        scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=eps_in_sqrt),
-        scale_by_learning_rate(learning_rate),
+    return maximizing(
+        chain(
+            scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=eps_in_sqrt),
+            scale_by_learning_rate(learning_rate),
+        ),
+        maximize,
     )
 
 
@@ -54,22 +71,27 @@ def rmsprop(
     momentum=None,
     nesterov: bool = False,
     bias_correction: bool = False,
+    *,
+    maximize: bool = False,
 ) -> GradientTransformation:
     """RMSProp: chain(scale_by_rms(...), trace(momentum) if given, scale_by_learning_rate).
 
     Defaults are the seed's and PyTorch's (decay 0.99, eps outside the root, nu from 0).
     """
-    return chain(
-        scale_by_rms(
-            decay,
-            eps,
-            initial_scale,
-            eps_in_sqrt=eps_in_sqrt,
-            centered=centered,
-            bias_correction=bias_correction,
+    return maximizing(
+        chain(
+            scale_by_rms(
+                decay,
+                eps,
+                initial_scale,
+                eps_in_sqrt=eps_in_sqrt,
+                centered=centered,
+                bias_correction=bias_correction,
+            ),
+            identity() if momentum is None else trace(momentum, nesterov),
+            scale_by_learning_rate(learning_rate),
         ),
-        identity() if momentum is None else trace(momentum, nesterov),
-        scale_by_learning_rate(learning_rate),
+        maximize,
     )
 
 
@@ -82,14 +104,18 @@ def adam(
     *,
     mu_dtype=None,
     nesterov: bool = False,
+    maximize: bool = False,
 ) -> GradientTransformation:
     """Adam: chain(scale_by_adam(b1, b2, eps, eps_root), scale_by_learning_rate).
 
     Defaults are the seed's (1e-3, 0.9, 0.999, 1e-8), bias correction from t = 1.
     """
-    return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
-        scale_by_learning_rate(learning_rate),
+    return maximizing(
+        chain(
+            scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
+            scale_by_learning_rate(learning_rate),
+        ),
+        maximize,
     )
 
 
@@ -104,6 +130,7 @@ def adamw(
     mu_dtype=None,
     nesterov: bool = False,
     mask: Callable | None = None,
+    maximize: bool = False,
 ) -> GradientTransformation:
     """AdamW: Adam with decay decoupled from the moments and multiplied by the learning rate.
 
@@ -112,8 +139,11 @@ def adamw(
     W -= learning_rate * (mu_hat / (sqrt(nu_hat) + eps) + weight_decay * W).
     weight_decay defaults to PyTorch's 1e-2 (optax: 1e-4).
     """
-    return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
-        add_decayed_weights(weight_decay, mask),
-        scale_by_learning_rate(learning_rate),
+    return maximizing(
+        chain(
+            scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
+            add_decayed_weights(weight_decay, mask),
+            scale_by_learning_rate(learning_rate),
+        ),
+        maximize,
     )

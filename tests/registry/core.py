@@ -1,68 +1,19 @@
-"""One registry of every public transform and optimizer, with capability flags.
-
-The contract tests in ``test_contract.py`` run over every entry; ``test_registry_covers_api``
-checks that every public name of gradtx is either here or listed in ``NOT_TRANSFORMS``.
-Entry names are derived from the factory (``factory.__name__``), never typed twice.
-"""
+"""Registry entries for the 0.1 library: contract, seed optimizers, schedules, combinators."""
 
 from __future__ import annotations
-
-import dataclasses
-from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 import gradtx
-
-
-@dataclasses.dataclass(frozen=True)
-class Entry:
-    factory: Callable[..., gradtx.GradientTransformation]
-    kwargs: dict[str, Any]
-    sweep: str | None = None  # a numeric hyperparameter that vmap may batch over
-    sweep_values: tuple = (0.01, 0.05, 0.1)
-    needs_params: bool = False  # update needs params
-    extra_args: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. loss=...
-    bf16_ok: bool = True
-    label: str = ""  # tells apart two entries of one factory
-    # maps the example params (a plain tree) to what init/update take, e.g. LookaheadParams;
-    # gradients stay shaped like the plain tree
-    params_fn: Callable[[Any], Any] | None = None
-    differentiable: bool = True  # the loss after K steps is differentiable in learning_rate etc.
-    wraps: Callable | None = None  # for wrappers of factories: build = factory(wraps)(**kwargs)
-    args: tuple = ()  # positional arguments, for factories taking *args (chain, named_chain)
-
-    @property
-    def name(self) -> str:
-        inner = self.wraps.__name__ if self.wraps is not None else ""
-        label = ",".join(x for x in (inner, self.label) if x)
-        return self.factory.__name__ + (f"[{label}]" if label else "")
-
-    def params(self, dtype=jnp.float32):
-        """The example params in the form this entry's init and update take."""
-        plain = example_params(dtype)
-        return plain if self.params_fn is None else self.params_fn(plain)
-
-    def wrap(self, plain):
-        return plain if self.params_fn is None else self.params_fn(plain)
-
-    def build(self, **override) -> gradtx.GradientTransformation:
-        kwargs = {**self.kwargs, **override}
-        if self.wraps is not None:
-            return self.factory(self.wraps)(**kwargs)
-        return self.factory(*self.args, **kwargs)
-
-
-E = Entry
+from tests.registry._entry import E
 
 
 def _is_matrix(x) -> bool:
     return x.ndim > 1
 
 
-ENTRIES: list[Entry] = [
+ENTRIES = [
     # contract
     E(gradtx.identity, {}),
     E(gradtx.stateless, {"fn": lambda u, p: jax.tree.map(lambda g: 2 * g, u)}),
@@ -315,30 +266,6 @@ NOT_TRANSFORMS: dict[str, str] = {
     "tree_bias_correction": "tree helper",
     "tree_update_moment": "tree helper",
     "tree_zeros_like": "tree helper",
+    "Schedule": "the type of a schedule: a callable count -> value",
     **{f.__name__: "schedule" for f in SCHEDULES},
 }
-
-
-def is_state_class(obj) -> bool:
-    return isinstance(obj, type) and issubclass(obj, tuple) and obj.__name__.endswith("State")
-
-
-def example_params(dtype=jnp.float32):
-    """A nested tree with mixed shapes and a scalar leaf."""
-    k = jax.random.split(jax.random.PRNGKey(0), 4)
-    return {
-        "w": jax.random.normal(k[0], (3, 4), dtype),
-        "b": jax.random.normal(k[1], (4,), dtype),
-        "block": {"s": jnp.asarray(0.7, dtype), "k": jax.random.normal(k[2], (2, 3, 2), dtype)},
-    }
-
-
-def example_grads(step: int, dtype=jnp.float32):
-    """Deterministic gradients for step ``step``, shaped like ``example_params``."""
-    key = jax.random.fold_in(jax.random.PRNGKey(1), step)
-    params = example_params(dtype)
-    leaves, treedef = jax.tree.flatten(params)
-    keys = jax.random.split(key, len(leaves))
-    return jax.tree.unflatten(
-        treedef, [jax.random.normal(kk, x.shape, dtype) for kk, x in zip(keys, leaves)]
-    )
