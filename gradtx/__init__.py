@@ -7,6 +7,16 @@ from gradtx._aliases.seed import (
     rmsprop,
     sgd,
 )
+from gradtx._aliases.zoo_misc import (
+    adadelta,
+    asgd,
+    noisy_sgd,
+    optimistic_adam,
+    optimistic_adam_v2,
+    optimistic_gradient_descent,
+    polyak_sgd,
+    rprop,
+)
 from gradtx._core.base import (
     EmptyState,
     GradientTransformation,
@@ -138,14 +148,52 @@ from gradtx.transforms import (
     trace,
     zero_nans,
 )
+from gradtx.transforms._accumulate import (
+    ConditionallyMaskState,
+    conditionally_mask,
+)
+from gradtx.transforms._adadelta import (
+    ScaleByAdaDeltaState,
+    scale_by_adadelta,
+    scale_by_stddev,
+)
+from gradtx.transforms._constraints import (
+    NonNegativeParamsState,
+    keep_params_nonnegative,
+)
+from gradtx.transforms._noise import (
+    AddNoiseState,
+    add_noise,
+)
+from gradtx.transforms._optimistic import (
+    ScaleByOptimisticGradientState,
+    scale_by_optimistic_gradient,
+)
+from gradtx.transforms._rprop import (
+    ScaleByRpropState,
+    scale_by_rprop,
+)
+from gradtx.transforms._scaling import (
+    ScaleByScheduleState,
+    scale_by_schedule,
+)
+from gradtx.transforms._stepsize import (
+    ScaleByAsgdState,
+    ScaleByDistanceOverGradientsState,
+    scale_by_asgd,
+    scale_by_distance_over_gradients,
+    scale_by_polyak,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AddDecayedWeightsState",
+    "AddNoiseState",
     "ApplyEveryState",
     "ApplyIfFiniteState",
     "AverageParamsState",
+    "ConditionallyMaskState",
     "ConditionallyTransformState",
     "EmaState",
     "EmptyState",
@@ -158,26 +206,36 @@ __all__ = [
     "MonitorState",
     "MultiSteps",
     "MultiStepsState",
+    "NonNegativeParamsState",
     "ParamGroup",
     "PartitionState",
     "ReduceLROnPlateauState",
+    "ScaleByAdaDeltaState",
     "ScaleByAdamState",
+    "ScaleByAsgdState",
+    "ScaleByDistanceOverGradientsState",
     "ScaleByLearningRateState",
+    "ScaleByOptimisticGradientState",
     "ScaleByRmsState",
+    "ScaleByRpropState",
     "ScaleByRssState",
+    "ScaleByScheduleState",
     "SnapshotState",
     "StateDictDiff",
     "TraceState",
     "ZeroNansState",
+    "adadelta",
     "adagrad",
     "adam",
     "adamw",
     "adaptive_grad_clip",
     "add_decayed_weights",
     "add_l2_penalty",
+    "add_noise",
     "apply_every",
     "apply_if_finite",
     "apply_updates",
+    "asgd",
     "average_params",
     "bytes_per_device",
     "centralize",
@@ -185,6 +243,7 @@ __all__ = [
     "clip",
     "clip_by_block_rms",
     "clip_by_global_norm",
+    "conditionally_mask",
     "conditionally_transform",
     "constant_schedule",
     "cosine_decay_schedule",
@@ -203,6 +262,7 @@ __all__ = [
     "incremental_update",
     "inject_hyperparams",
     "join_schedules",
+    "keep_params_nonnegative",
     "linear_onecycle_schedule",
     "linear_schedule",
     "load_state",
@@ -213,7 +273,11 @@ __all__ = [
     "mixup",
     "monitor",
     "named_chain",
+    "noisy_sgd",
     "normalize_by_update_norm",
+    "optimistic_adam",
+    "optimistic_adam_v2",
+    "optimistic_gradient_descent",
     "param_group_labels",
     "param_groups",
     "partition",
@@ -221,17 +285,27 @@ __all__ = [
     "periodic_update",
     "piecewise_constant_schedule",
     "piecewise_interpolate_schedule",
+    "polyak_sgd",
     "polynomial_schedule",
     "read_state_dict",
     "reduce_on_plateau",
     "rmsprop",
+    "rprop",
     "safe_increment",
     "save_state",
     "scale",
+    "scale_by_adadelta",
     "scale_by_adam",
+    "scale_by_asgd",
+    "scale_by_distance_over_gradients",
     "scale_by_learning_rate",
+    "scale_by_optimistic_gradient",
+    "scale_by_polyak",
     "scale_by_rms",
+    "scale_by_rprop",
     "scale_by_rss",
+    "scale_by_schedule",
+    "scale_by_stddev",
     "selective_transform",
     "set_to_zero",
     "sgd",

@@ -21,19 +21,23 @@ def sgd(
     momentum=None,
     nesterov: bool = False,
     *,
+    dampening=0.0,
     accumulator_dtype=None,
     maximize: bool = False,
 ) -> GradientTransformation:
     """Stochastic gradient descent, with optional (Nesterov) momentum.
 
-    chain(trace(momentum, nesterov), scale_by_learning_rate(learning_rate)); without momentum,
-    just the learning rate: ``x -= learning_rate * dx``.
+    chain(trace(momentum, nesterov, dampening=dampening), scale_by_learning_rate(learning_rate));
+    without momentum, just the learning rate: ``x -= learning_rate * dx`` (dampening then has
+    no effect, as in torch). ``dampening`` is torch.optim.SGD's, applied from the second step.
     """
     return maximizing(
         chain(
             identity()
             if momentum is None
-            else trace(momentum, nesterov, accumulator_dtype=accumulator_dtype),
+            else trace(
+                momentum, nesterov, dampening=dampening, accumulator_dtype=accumulator_dtype
+            ),
             scale_by_learning_rate(learning_rate),
         ),
         maximize,

@@ -5,11 +5,18 @@ Every name here is also ``gradtx.<name>``.
 
 from gradtx.transforms._accumulate import (
     ApplyEveryState,
+    ConditionallyMaskState,
     ConditionallyTransformState,
     MultiSteps,
     MultiStepsState,
     apply_every,
+    conditionally_mask,
     conditionally_transform,
+)
+from gradtx.transforms._adadelta import (
+    ScaleByAdaDeltaState,
+    scale_by_adadelta,
+    scale_by_stddev,
 )
 from gradtx.transforms._adaptive import (
     ScaleByAdamState,
@@ -44,6 +51,10 @@ from gradtx.transforms._combine import (
     named_chain,
     partition,
 )
+from gradtx.transforms._constraints import (
+    NonNegativeParamsState,
+    keep_params_nonnegative,
+)
 from gradtx.transforms._decay import (
     AddDecayedWeightsState,
     add_decayed_weights,
@@ -71,10 +82,31 @@ from gradtx.transforms._monitoring import (
     monitor,
     snapshot,
 )
+from gradtx.transforms._noise import (
+    AddNoiseState,
+    add_noise,
+)
+from gradtx.transforms._optimistic import (
+    ScaleByOptimisticGradientState,
+    scale_by_optimistic_gradient,
+)
+from gradtx.transforms._rprop import (
+    ScaleByRpropState,
+    scale_by_rprop,
+)
 from gradtx.transforms._scaling import (
     ScaleByLearningRateState,
+    ScaleByScheduleState,
     scale,
     scale_by_learning_rate,
+    scale_by_schedule,
+)
+from gradtx.transforms._stepsize import (
+    ScaleByAsgdState,
+    ScaleByDistanceOverGradientsState,
+    scale_by_asgd,
+    scale_by_distance_over_gradients,
+    scale_by_polyak,
 )
 from gradtx.transforms._wrappers import (
     ApplyIfFiniteState,
@@ -88,9 +120,11 @@ from gradtx.transforms._wrappers import (
 
 __all__ = [
     "AddDecayedWeightsState",
+    "AddNoiseState",
     "ApplyEveryState",
     "ApplyIfFiniteState",
     "AverageParamsState",
+    "ConditionallyMaskState",
     "ConditionallyTransformState",
     "EmaState",
     "LookaheadParams",
@@ -99,18 +133,26 @@ __all__ = [
     "MonitorState",
     "MultiSteps",
     "MultiStepsState",
+    "NonNegativeParamsState",
     "ParamGroup",
     "PartitionState",
+    "ScaleByAdaDeltaState",
     "ScaleByAdamState",
+    "ScaleByAsgdState",
+    "ScaleByDistanceOverGradientsState",
     "ScaleByLearningRateState",
+    "ScaleByOptimisticGradientState",
     "ScaleByRmsState",
+    "ScaleByRpropState",
     "ScaleByRssState",
+    "ScaleByScheduleState",
     "SnapshotState",
     "TraceState",
     "ZeroNansState",
     "adaptive_grad_clip",
     "add_decayed_weights",
     "add_l2_penalty",
+    "add_noise",
     "apply_every",
     "apply_if_finite",
     "average_params",
@@ -118,12 +160,14 @@ __all__ = [
     "clip",
     "clip_by_block_rms",
     "clip_by_global_norm",
+    "conditionally_mask",
     "conditionally_transform",
     "ema",
     "flatten",
     "freeze",
     "get_measurement",
     "incremental_update",
+    "keep_params_nonnegative",
     "lookahead",
     "masked",
     "measure_with_ema",
@@ -136,10 +180,18 @@ __all__ = [
     "per_example_global_norm_clip",
     "periodic_update",
     "scale",
+    "scale_by_adadelta",
     "scale_by_adam",
+    "scale_by_asgd",
+    "scale_by_distance_over_gradients",
     "scale_by_learning_rate",
+    "scale_by_optimistic_gradient",
+    "scale_by_polyak",
     "scale_by_rms",
+    "scale_by_rprop",
     "scale_by_rss",
+    "scale_by_schedule",
+    "scale_by_stddev",
     "selective_transform",
     "set_to_zero",
     "skip_large_updates",

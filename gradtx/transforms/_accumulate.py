@@ -216,3 +216,47 @@ def conditionally_transform(
         return updates, ConditionallyTransformState(inner_state, safe_increment(state.step))
 
     return GradientTransformation(init, update)
+
+
+class ConditionallyMaskState(NamedTuple):
+    step: jax.Array  # int32 scalar: update calls so far
+    inner_state: Any  # the inner transform's state, changed only on the steps it runs
+
+
+def conditionally_mask(
+    inner, should_transform_fn: Callable, forward_extra_args: bool = False
+) -> GradientTransformation:
+    """Run ``inner`` where ``should_transform_fn(step)`` is True; elsewhere output zeros.
+
+    updates, inner_state = inner(updates) if should_transform_fn(step) else (0, inner_state)
+    step = step + 1
+
+    Unlike ``conditionally_transform``, a skipped step moves nothing (the updates are zeros).
+
+    Args:
+        inner: the transform to run conditionally.
+        should_transform_fn: ``step -> bool scalar`` (``step`` an int32 scalar, from 0); with
+            ``forward_extra_args`` it is also given the update's keyword arguments.
+        forward_extra_args: pass the extra keyword arguments to ``should_transform_fn``.
+    """
+    where = "gradtx.conditionally_mask"
+    check_transform(inner, where, "inner")
+    if not callable(should_transform_fn):
+        raise TypeError(
+            f"{where}: should_transform_fn={should_transform_fn!r} is not callable; pass a "
+            "function step -> bool, e.g. lambda step: step % 2 == 0."
+        )
+
+    def init(params):
+        return ConditionallyMaskState(jnp.zeros((), jnp.int32), inner.init(params))
+
+    def update(updates, state, params=None, **extra_args):
+        run = should_transform_fn(state.step, **(extra_args if forward_extra_args else {}))
+        updates, inner_state = jax.lax.cond(
+            jnp.asarray(run, jnp.bool_),
+            lambda: call_update(inner, updates, state.inner_state, params, extra_args),
+            lambda: (tree_zeros_like(updates), state.inner_state),
+        )
+        return updates, ConditionallyMaskState(safe_increment(state.step), inner_state)
+
+    return GradientTransformation(init, update)
