@@ -23,8 +23,10 @@ def _key_data(key, where):
         return jax.random.key_data(key), jax.random.key_impl(key)
     if isinstance(key, int) and not isinstance(key, bool):
         return jax.random.key_data(jax.random.key(key)), None
-    if hasattr(key, "dtype") and jnp.dtype(key.dtype) == jnp.uint32:
+    if hasattr(key, "dtype") and jnp.dtype(key.dtype) == jnp.uint32 and jnp.ndim(key) == 1:
         return jnp.asarray(key), None  # a raw key, as jax.random.PRNGKey gives
+    if hasattr(key, "dtype") and jnp.issubdtype(key.dtype, jnp.integer) and jnp.ndim(key) == 0:
+        return jax.random.key_data(jax.random.key(key)), None  # a seed as an array or tracer
     raise TypeError(
         f"{where}: key={key!r} is not a random key; pass an int seed, jax.random.key(seed) or "
         "jax.random.PRNGKey(seed)."

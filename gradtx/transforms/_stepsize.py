@@ -75,10 +75,14 @@ def scale_by_polyak(
         denom = sq + as_dtype(eps, dt)
         small = denom <= _POLYAK_TINY
         ratio = gap / jnp.where(small, jnp.ones_like(denom), denom)
-        step = jnp.where(small, jnp.zeros_like(denom), jnp.minimum(ratio, max_learning_rate))
-        return tree_map_none(
-            lambda u: (u * step.astype(acc_dtype(u.dtype))).astype(u.dtype), updates
-        ), state
+        ratio = jnp.minimum(ratio, as_dtype(max_learning_rate, dt))
+        step = jnp.where(small, jnp.zeros_like(denom), ratio)
+
+        def scaled(u):
+            d = acc_dtype(u.dtype)
+            return (u.astype(d) * step.astype(d)).astype(u.dtype)
+
+        return tree_map_none(scaled, updates), state
 
     return GradientTransformation(init, update)
 
