@@ -28,6 +28,10 @@ PER_LEAF = {
     "freeze",
     "selective_transform",
     "param_groups",
+    # zoo_misc: one noise key per leaf (optax's draw), DoG's distance and gradient norm per leaf
+    "add_noise",
+    "noisy_sgd",
+    "scale_by_distance_over_gradients",
 }
 # Entries whose params are not a plain tree (lookahead's LookaheadParams): not flattenable as is.
 ELEMENTWISE = [e for e in ENTRIES if e.factory.__name__ not in PER_LEAF and e.params_fn is None]

@@ -22,8 +22,15 @@ def _even(step):
 
 ENTRIES = [
     # sign-of-change
-    E(gradtx.scale_by_rprop, {}, sweep="learning_rate", sweep_values=(0.001, 0.01, 0.1)),
-    E(gradtx.scale_by_rprop, {"one_step_lag": True}, sweep="eta_plus", label="lag"),
+    # (learning_rate and DoG's reps_rel only set the initial state: not swept)
+    E(gradtx.scale_by_rprop, {}, sweep="eta_minus", sweep_values=(0.3, 0.5, 0.9)),
+    E(
+        gradtx.scale_by_rprop,
+        {"one_step_lag": True},
+        sweep="eta_plus",
+        sweep_values=(1.1, 1.2, 1.5),
+        label="lag",
+    ),
     E(gradtx.rprop, {"learning_rate": 0.01}, sweep="eta_minus", sweep_values=(0.3, 0.5, 0.9)),
     # Adadelta and the centered RMS
     E(gradtx.scale_by_adadelta, {}, sweep="rho", sweep_values=(0.5, 0.9, 0.99)),
@@ -69,8 +76,8 @@ ENTRIES = [
     E(
         gradtx.scale_by_distance_over_gradients,
         {},
-        sweep="reps_rel",
-        sweep_values=(1e-6, 1e-4, 1e-2),
+        sweep="global_scale",
+        sweep_values=(0.5, 1.0, 2.0),
         needs_params=True,
     ),
     E(gradtx.scale_by_asgd, {}, sweep="learning_rate", needs_params=True),
