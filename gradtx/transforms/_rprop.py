@@ -27,7 +27,7 @@ def scale_by_rprop(
 ) -> GradientTransformation:
     """Rprop: a step size per coordinate, grown while the gradient keeps its sign (iRprop-).
 
-    s = updates * prev_updates                 (the sign agreement with the last step)
+    s = sign(updates) * sign(prev_updates)     (the sign agreement with the last step)
     factor = eta_plus if s > 0, eta_minus if s < 0, 1 if s == 0
     step_sizes = clip(step_sizes * factor, min_step_size, max_step_size)
     new = 0 if s < 0 else step_sizes * sign(updates)
@@ -75,7 +75,7 @@ def scale_by_rprop(
     def leaf(g, step, prev):
         dt = acc_dtype(step.dtype)
         g, step, prev = g.astype(dt), step.astype(dt), prev.astype(dt)
-        s = g * prev
+        s = jnp.sign(g) * jnp.sign(prev)  # the sign of g * prev, without underflow
         factor = jnp.where(
             s > 0, as_dtype(eta_plus, dt), jnp.where(s < 0, as_dtype(eta_minus, dt), 1)
         )
@@ -87,11 +87,12 @@ def scale_by_rprop(
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _checks.check_same_structure(updates, state.step_sizes, where, "updates", "step_sizes")
-        both = tree_map_none(leaf, updates, state.step_sizes, state.prev_updates)
-        part = lambda i, like: tree_map_none(  # noqa: E731
-            lambda _, t, x: t[i].astype(x.dtype), updates, both, like
-        )
-        new_state = ScaleByRpropState(part(1, state.step_sizes), part(2, state.prev_updates))
-        return part(0, updates), new_state
+        results = tree_map_none(leaf, updates, state.step_sizes, state.prev_updates)
+
+        def pick(i, like):  # the i-th result of every leaf, in the dtype of ``like``'s leaf
+            return tree_map_none(lambda _, r, x: r[i].astype(x.dtype), updates, results, like)
+
+        new_state = ScaleByRpropState(pick(1, state.step_sizes), pick(2, state.prev_updates))
+        return pick(0, updates), new_state
 
     return GradientTransformation(init, update)
