@@ -155,7 +155,16 @@ ENTRIES = [
             ("lr", gradtx.scale(-0.1)),
         ),
     ),
-    E(gradtx.masked, {"inner": gradtx.adam(0.01), "mask": lambda p: jax.tree.map(_is_matrix, p)}),
+    E(
+        gradtx.masked,
+        {"inner": gradtx.adam(0.01), "mask": lambda p: jax.tree.map(_is_matrix, p)},
+        needs_params=True,
+    ),
+    E(
+        gradtx.masked,
+        {"inner": gradtx.adam(0.01), "mask": {"w": True, "b": False, "block": True}},
+        label="tree",
+    ),
     E(
         gradtx.partition,
         {
@@ -164,12 +173,33 @@ ENTRIES = [
                 lambda x: "matrix" if _is_matrix(x) else "other", p
             ),
         },
+        needs_params=True,
     ),
-    E(gradtx.freeze, {"mask": lambda p: {"w": True, "b": False, "block": True}}),
+    E(gradtx.freeze, {"mask": lambda p: {"w": True, "b": False, "block": True}}, needs_params=True),
+    E(
+        gradtx.freeze,
+        {"mask": {"w": True, "b": False, "block": {"s": False, "k": True}}},
+        label="tree",
+    ),
+    E(
+        gradtx.multi_transform,
+        {
+            "transforms": {"matrix": gradtx.adam(0.01), "other": gradtx.sgd(0.1)},
+            "param_labels": {"w": "matrix", "b": "other", "block": "matrix"},
+        },
+    ),
+    E(
+        gradtx.adamw,
+        {"learning_rate": 0.01, "mask": {"w": True, "b": False, "block": True}},
+        sweep="weight_decay",
+        needs_params=True,
+        label="tree-mask",
+    ),
     E(gradtx.set_to_zero, {}),
     E(
         gradtx.selective_transform,
         {"optimizer": gradtx.adam(0.01), "freeze_mask": lambda p: jax.tree.map(_is_matrix, p)},
+        needs_params=True,
     ),
     E(
         gradtx.param_groups,
