@@ -108,6 +108,7 @@ class ParamGroup:
         match: which leaves belong here: a glob on the path string ``"a/b/c"`` (``*`` also
             matches ``/``), a compiled ``re.Pattern`` that must match the whole path, or a
             predicate ``(path, leaf) -> bool`` on static properties. None only for the default.
+            A path ending in ``/value`` (a Flax NNX variable) is matched with and without it.
         lr_scale: multiplies the optimizer's ``learning_rate`` (a number or an array).
         weight_decay: replaces the optimizer's ``weight_decay`` (0.0 turns it off); None
             keeps the optimizer's.
@@ -145,11 +146,17 @@ class ParamGroup:
             )
 
     def matches(self, path: str, leaf) -> bool:
-        """Whether the leaf at ``path`` belongs to this group."""
+        """Whether the leaf at ``path`` belongs to this group.
+
+        A glob or a pattern also matches the path without a final ``/value``: Flax NNX states
+        hold each parameter in a variable whose array is its ``value`` child, so
+        ``conv1/bias/value`` is matched by ``"*/bias"``. A predicate sees the full path.
+        """
+        candidates = [path] + ([path[: -len("/value")]] if path.endswith("/value") else [])
         if isinstance(self.match, str):
-            return fnmatch.fnmatchcase(path, self.match)
+            return any(fnmatch.fnmatchcase(p, self.match) for p in candidates)
         if isinstance(self.match, re.Pattern):
-            return self.match.fullmatch(path) is not None
+            return any(self.match.fullmatch(p) is not None for p in candidates)
         got = self.match(path, leaf)
         if not isinstance(got, bool | np.bool_):
             raise TypeError(
