@@ -1,5 +1,6 @@
 """gradtx: composable, pure gradient transformations for JAX, in optax's protocol."""
 
+from gradtx import contrib, schedules, transforms, tree, tree_utils  # noqa: F401 (submodules)
 from gradtx._aliases.seed import (
     adagrad,
     adam,

@@ -239,7 +239,7 @@ class MaskedState(NamedTuple):
     inner_state: Any  # the inner transform's state, with None for the masked-out leaves
 
 
-def masked(inner, mask) -> GradientTransformation:
+def masked(inner, mask, *, mask_compatible_extra_args: bool = False) -> GradientTransformation:
     """Apply ``inner`` only to the leaves where ``mask(params)`` (or the tree ``mask``) is True.
 
     updates[leaf] = inner(updates)[leaf] if mask(params)[leaf] else updates[leaf]
@@ -252,7 +252,10 @@ def masked(inner, mask) -> GradientTransformation:
         mask: a tree of Python bools shaped like the parameters or a prefix of them (a bool for
             a whole subtree), or a function ``params -> such a tree`` decided from static
             properties (paths, shapes, dtypes). A function needs ``params`` in ``update``.
+        mask_compatible_extra_args: accepted for optax compatibility; every extra argument
+            reaches the inner transform, which takes what it needs.
     """
+    del mask_compatible_extra_args
     where = "gradtx.masked"
     check_transform(inner, where, "inner")
     mask = tree_or_fn(mask, where, "mask")
