@@ -38,8 +38,13 @@ def cast_like(tree, other_tree):
     )
 
 
+def _promote(a, b):
+    with jax.numpy_dtype_promotion("standard"):  # asked for explicitly: JAX's lattice
+        return jnp.promote_types(a, b)
+
+
 def _lower(a, b):
-    promoted = jnp.promote_types(a, b)
+    promoted = _promote(a, b)
     if promoted not in (a, b):
         raise ValueError(
             f"gradtx.tree.dtype: {a} and {b} cannot be ordered (neither promotes to the other)."
@@ -74,7 +79,7 @@ def dtype(tree, mixed_dtype_handler: str | None = None):
                 f"{', '.join(bad)}). Pass mixed_dtype_handler='promote', 'highest' or 'lowest'."
             )
         return dtypes[0]
-    reducers = {"promote": jnp.promote_types, "highest": _higher, "lowest": _lower}
+    reducers = {"promote": _promote, "highest": _higher, "lowest": _lower}
     if mixed_dtype_handler not in reducers:
         raise ValueError(
             f"gradtx.tree.dtype: mixed_dtype_handler={mixed_dtype_handler!r}; expected None, "
@@ -100,7 +105,7 @@ def random_like(rng_key, target_tree, sampler=jax.random.normal, dtype=None):
 
     def leaf(key, x):
         dt = dtype or x.dtype
-        if takes_sharding and getattr(x, "sharding", None) is not None:
+        if takes_sharding and isinstance(getattr(x, "sharding", None), jax.sharding.NamedSharding):
             return sampler(key, x.shape, dt, out_sharding=x.sharding)
         return sampler(key, x.shape, dt)
 

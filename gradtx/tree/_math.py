@@ -66,7 +66,7 @@ def vdot(tree_x, tree_y):
         jnp.vdot(_acc(x), _acc(y), precision=jax.lax.Precision.HIGHEST)
         for x, y in zip(_leaves(tree_x), _leaves(tree_y))
     ]
-    return functools.reduce(operator.add, dots, jnp.zeros((), jnp.int32))
+    return functools.reduce(operator.add, dots) if dots else jnp.zeros((), jnp.float32)
 
 
 def sum(tree, associative_reduction: bool = False):  # noqa: A001 - optax's name
@@ -77,7 +77,7 @@ def sum(tree, associative_reduction: bool = False):  # noqa: A001 - optax's name
     """
     del associative_reduction
     sums = [jnp.sum(x) for x in _leaves(tree)]
-    return functools.reduce(operator.add, sums, jnp.zeros((), jnp.int32))
+    return functools.reduce(operator.add, sums) if sums else jnp.zeros((), jnp.int32)
 
 
 def max(tree):  # noqa: A001 - optax's name
@@ -112,6 +112,10 @@ def _abs_sq(x):
     return jnp.square(x.real) + jnp.square(x.imag) if jnp.iscomplexobj(x) else jnp.square(x)
 
 
+def _total(values):
+    return functools.reduce(operator.add, values) if values else jnp.zeros((), jnp.float32)
+
+
 def norm(tree, ord: int | str | float | None = None, squared: bool = False):  # noqa: A002
     """Vector norm of the whole tree, as if its leaves were one flat vector.
 
@@ -120,10 +124,10 @@ def norm(tree, ord: int | str | float | None = None, squared: bool = False):  # 
     """
     leaves = _leaves(tree)
     if ord is None or ord == 2:
-        sq = builtins.sum((jnp.sum(_abs_sq(x)) for x in leaves), jnp.zeros((), jnp.float32))
+        sq = _total([jnp.sum(_abs_sq(x)) for x in leaves])
         return sq if squared else jnp.sqrt(sq)
     if ord == 1:
-        out = builtins.sum((jnp.sum(jnp.abs(_acc(x))) for x in leaves), jnp.zeros((), jnp.float32))
+        out = _total([jnp.sum(jnp.abs(_acc(x))) for x in leaves])
     elif ord == jnp.inf or ord in ("inf", "infinity"):
         out = max([jnp.abs(_acc(x)) for x in leaves]) if leaves else jnp.zeros((), jnp.float32)
     else:
@@ -177,7 +181,10 @@ def update_infinity_moment(updates, moments, decay, eps):
 
 
 def update_moment_per_elem_norm(updates, moments, decay, order):
-    """Moving average of |updates| ** order: decay * moments + (1 - decay) * |updates|**order."""
+    """decay * moments + (1 - decay) * n ** order, n = |updates| for complex, updates for real.
+
+    As optax: a real leaf is raised to the power as it is (signed for odd orders).
+    """
 
     def leaf(g, t):
         dt = acc_dtype(t.dtype)
