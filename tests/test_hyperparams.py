@@ -230,12 +230,16 @@ def test_vmap_over_injected_state_equals_loop(entry):
         state = gradtx.tree_set(tx.init(params), {f"hyperparams/{entry.sweep}": value})
         return _run(entry, tx, params, state)
 
-    got = jax.vmap(run)(jnp.asarray(entry.sweep_values, jnp.float32))
-    for i, v in enumerate(entry.sweep_values):
-        plain = entry.build(**{entry.sweep: v})
-        want = _run(entry, plain, params, plain.init(params))
+    def run_plain(value):  # built with the value (traced: one compilation for all values)
+        plain = entry.build(**{entry.sweep: value})
+        return _run(entry, plain, params, plain.init(params))
+
+    values = jnp.asarray(entry.sweep_values, jnp.float32)
+    got = jax.jit(jax.vmap(run))(values)
+    reference = jax.jit(run_plain)
+    for i in range(len(entry.sweep_values)):
         got_i = jax.tree.map(lambda x, i=i: x[i], got)
-        chex.assert_trees_all_close(want, got_i, rtol=1e-5, atol=1e-6)
+        chex.assert_trees_all_close(reference(values[i]), got_i, rtol=1e-5, atol=1e-6)
 
 
 HYPER = ("learning_rate", "b1", "b2", "decay", "momentum", "weight_decay")
@@ -271,11 +275,12 @@ def test_hypergradient_matches_finite_difference(entry):
             return loss(params)
 
         hyper = {n: jnp.float64(v) for n, v in _hyperparameters(entry).items()}
-        grads = jax.grad(loss_after)(hyper)
+        grads = jax.jit(jax.grad(loss_after))(hyper)
+        value_of = jax.jit(loss_after)  # one compilation serves every finite difference
         for name, value in hyper.items():
             h = 1e-6 * max(abs(float(value)), 1e-2)
             up, down = {**hyper, name: value + h}, {**hyper, name: value - h}
-            fd = (loss_after(up) - loss_after(down)) / (2 * h)
+            fd = (value_of(up) - value_of(down)) / (2 * h)
             assert np.isfinite(grads[name]), (name, grads[name])
             np.testing.assert_allclose(grads[name], fd, rtol=1e-4, atol=1e-9, err_msg=name)
 
