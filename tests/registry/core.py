@@ -194,6 +194,7 @@ ENTRIES = [
         sweep="weight_decay",
         needs_params=True,
         label="tree-mask",
+        differentiable=False,  # its mask fits example_params only, not the hypergradient's tree
     ),
     E(gradtx.set_to_zero, {}),
     E(
