@@ -49,6 +49,10 @@ from gradtx.transforms._decay import (
     add_decayed_weights,
     add_l2_penalty,
 )
+from gradtx.transforms._factored import (
+    ScaleByFactoredRmsState,
+    scale_by_factored_rms,
+)
 from gradtx.transforms._groups import (
     ParamGroup,
     freeze,
@@ -56,6 +60,12 @@ from gradtx.transforms._groups import (
     param_groups,
     selective_transform,
     set_to_zero,
+)
+from gradtx.transforms._layerwise import (
+    ScaleByNovogradState,
+    ScaleBySm3State,
+    scale_by_novograd,
+    scale_by_sm3,
 )
 from gradtx.transforms._momentum import (
     EmaState,
@@ -75,6 +85,16 @@ from gradtx.transforms._scaling import (
     ScaleByLearningRateState,
     scale,
     scale_by_learning_rate,
+)
+from gradtx.transforms._sign import (
+    ScaleByLionState,
+    scale_by_lion,
+    scale_by_sign,
+)
+from gradtx.transforms._trust_ratio import (
+    scale_by_param_block_norm,
+    scale_by_param_block_rms,
+    scale_by_trust_ratio,
 )
 from gradtx.transforms._wrappers import (
     ApplyIfFiniteState,
@@ -102,9 +122,13 @@ __all__ = [
     "ParamGroup",
     "PartitionState",
     "ScaleByAdamState",
+    "ScaleByFactoredRmsState",
     "ScaleByLearningRateState",
+    "ScaleByLionState",
+    "ScaleByNovogradState",
     "ScaleByRmsState",
     "ScaleByRssState",
+    "ScaleBySm3State",
     "SnapshotState",
     "TraceState",
     "ZeroNansState",
@@ -137,9 +161,17 @@ __all__ = [
     "periodic_update",
     "scale",
     "scale_by_adam",
+    "scale_by_factored_rms",
     "scale_by_learning_rate",
+    "scale_by_lion",
+    "scale_by_novograd",
+    "scale_by_param_block_norm",
+    "scale_by_param_block_rms",
     "scale_by_rms",
     "scale_by_rss",
+    "scale_by_sign",
+    "scale_by_sm3",
+    "scale_by_trust_ratio",
     "selective_transform",
     "set_to_zero",
     "skip_large_updates",
