@@ -24,7 +24,8 @@ def _relative_step(learning_rate):
     rho_t = min(1e-2, 1 / sqrt(t)) with learning_rate = 1e-2; torch's with its lr)."""
 
     def rho(count):
-        decay = (count + 1.0) ** -0.5
+        t = jnp.asarray(count).astype(jnp.result_type(float)) + 1  # float64 under x64
+        decay = t**-0.5
         if learning_rate is None:
             return decay
         lr = learning_rate(count) if callable(learning_rate) else learning_rate

@@ -50,7 +50,7 @@ from gradtx.transforms._decay import (
     add_l2_penalty,
 )
 from gradtx.transforms._factored import (
-    ScaleByFactoredRmsState,
+    FactoredState,
     scale_by_factored_rms,
 )
 from gradtx.transforms._groups import (
@@ -63,7 +63,7 @@ from gradtx.transforms._groups import (
 )
 from gradtx.transforms._layerwise import (
     ScaleByNovogradState,
-    ScaleBySm3State,
+    ScaleBySM3State,
     scale_by_novograd,
     scale_by_sm3,
 )
@@ -113,6 +113,7 @@ __all__ = [
     "AverageParamsState",
     "ConditionallyTransformState",
     "EmaState",
+    "FactoredState",
     "LookaheadParams",
     "LookaheadState",
     "MaskedState",
@@ -122,13 +123,12 @@ __all__ = [
     "ParamGroup",
     "PartitionState",
     "ScaleByAdamState",
-    "ScaleByFactoredRmsState",
     "ScaleByLearningRateState",
     "ScaleByLionState",
     "ScaleByNovogradState",
     "ScaleByRmsState",
     "ScaleByRssState",
-    "ScaleBySm3State",
+    "ScaleBySM3State",
     "SnapshotState",
     "TraceState",
     "ZeroNansState",

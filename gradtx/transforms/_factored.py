@@ -41,7 +41,7 @@ def factored_axes(shape, factored: bool, min_dim_size_to_factor: int, factor_lar
     return row, col
 
 
-class ScaleByFactoredRmsState(NamedTuple):
+class FactoredState(NamedTuple):
     count: jax.Array  # int32 scalar: the 0-based step of the next update
     v_row: object  # per leaf: factored leaves' mean over the column axis (keepdims), else None
     v_col: object  # per leaf: factored leaves' mean over the row axis (keepdims), else None
@@ -66,13 +66,13 @@ def scale_by_factored_rms(
     factored leaves (row axis r, column axis c):
         v_row = beta * v_row + (1 - beta) * mean(g2, over c)
         v_col = beta * v_col + (1 - beta) * mean(g2, over r)
-        v_hat = v_row * v_col / mean(v_row, over r)
+        v_hat = v_row / mean(v_row, over r) * v_col
     other leaves:
         v = beta * v + (1 - beta) * g2;  v_hat = v
     updates = updates / sqrt(v_hat)
 
     With eps_clamp=True (torch.optim.Adafactor's placement) epsilon is not added to g2;
-    instead v_hat = v_row * v_col / max(mean(v_row, over r), epsilon), and
+    instead v_hat = v_row / max(mean(v_row, over r), epsilon) * v_col, and
     updates = updates / sqrt(max(v_hat, epsilon ** 2)).
 
     Args:
@@ -121,7 +121,7 @@ def scale_by_factored_rms(
         leaves, treedef = jax.tree.flatten(params, is_leaf=_NONE)
         slots = [(None, None, None) if p is None else init_leaf(p) for p in leaves]
         v_row, v_col, v = (treedef.unflatten([s[i] for s in slots]) for i in range(3))
-        return ScaleByFactoredRmsState(jnp.zeros((), jnp.int32), v_row, v_col, v)
+        return FactoredState(jnp.zeros((), jnp.int32), v_row, v_col, v)
 
     def leaf(g, v_row, v_col, v, count):
         dt = acc_dtype(g.dtype)
@@ -145,9 +145,9 @@ def scale_by_factored_rms(
         new_col = keep * v_col.astype(dt) + add * jnp.mean(g2, axis=row, keepdims=True)
         mean_row = jnp.mean(new_row, axis=row, keepdims=True)
         if eps_clamp:
-            v_hat = jnp.maximum(new_row * new_col / jnp.maximum(mean_row, eps), eps * eps)
-        else:
-            v_hat = new_row * new_col / mean_row
+            v_hat = jnp.maximum(new_row / jnp.maximum(mean_row, eps) * new_col, eps * eps)
+        else:  # the row ratio first: new_row * new_col can underflow (1e-30 ** 2 in float32)
+            v_hat = new_row / mean_row * new_col
         out = (gd / jnp.sqrt(v_hat)).astype(g.dtype)
         return out, new_row.astype(v_row.dtype), new_col.astype(v_col.dtype), None
 
@@ -168,6 +168,6 @@ def scale_by_factored_rms(
         ]
         out, v_row, v_col, v = (treedef.unflatten([d[i] for d in done]) for i in range(4))
         count = safe_increment(state.count)
-        return out, ScaleByFactoredRmsState(count, v_row, v_col, v)
+        return out, FactoredState(count, v_row, v_col, v)
 
     return GradientTransformation(init, update)

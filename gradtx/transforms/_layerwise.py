@@ -98,7 +98,7 @@ def _axis_shapes(x):
     return [tuple(n if j == i else 1 for j, n in enumerate(x.shape)) for i in range(x.ndim)]
 
 
-class ScaleBySm3State(NamedTuple):
+class ScaleBySM3State(NamedTuple):
     mu: object  # per leaf, a list of accumulators, one per axis (the paper's mu'), like params
     momentum: object  # like params: the moving average of the scaled updates
 
@@ -134,7 +134,7 @@ def scale_by_sm3(b1=0.9, b2=1.0, eps=1e-8) -> GradientTransformation:
         return [jnp.zeros(s, p.dtype) for s in _axis_shapes(p)]
 
     def init(params):
-        return ScaleBySm3State(tree_map_none(init_leaf, params), tree_zeros_like(params))
+        return ScaleBySM3State(tree_map_none(init_leaf, params), tree_zeros_like(params))
 
     def leaf(g, accs):
         dt = acc_dtype(g.dtype)
@@ -164,6 +164,6 @@ def scale_by_sm3(b1=0.9, b2=1.0, eps=1e-8) -> GradientTransformation:
         mu = treedef.unflatten([None if r is None else r[1] for r in done])
         momentum, _ = tree_moment(scaled, state.momentum, b1, 1)
         out = tree_map_none(lambda m, g: m.astype(g.dtype), momentum, updates)
-        return out, ScaleBySm3State(mu, momentum)
+        return out, ScaleBySM3State(mu, momentum)
 
     return GradientTransformation(init, update)
