@@ -384,3 +384,16 @@ def test_bad_arguments_are_named():
     state = tx.init({"a": jnp.zeros(2), "b": jnp.zeros(3)})
     with pytest.raises(ValueError, match="tree structure of updates"):
         tx.update({"a": jnp.zeros(2)}, state)
+
+
+def test_lars_weight_decay_may_be_a_schedule():
+    """A schedule weight decay (as optax allows) gives the run of its values."""
+    params = {"w": jnp.asarray([[3.0, 4.0]]), "b": jnp.asarray([1.0, -1.0])}
+    grads = {"w": jnp.asarray([[1.0, 0.0]]), "b": jnp.asarray([0.5, 0.5])}
+    fixed, scheduled = gradtx.lars(0.1, 0.01), gradtx.lars(0.1, lambda count: 0.01)
+    s1, s2 = fixed.init(params), scheduled.init(params)
+    for _ in range(3):
+        u1, s1 = fixed.update(grads, s1, params)
+        u2, s2 = scheduled.update(grads, s2, params)
+        np.testing.assert_allclose(u1["w"], u2["w"], rtol=1e-6)
+        np.testing.assert_allclose(u1["b"], u2["b"], rtol=1e-6)

@@ -92,6 +92,7 @@ from gradtx.transforms._sign import (
     scale_by_sign,
 )
 from gradtx.transforms._trust_ratio import (
+    ScaleByTrustRatioState,
     scale_by_param_block_norm,
     scale_by_param_block_rms,
     scale_by_trust_ratio,
@@ -129,6 +130,7 @@ __all__ = [
     "ScaleByRmsState",
     "ScaleByRssState",
     "ScaleBySM3State",
+    "ScaleByTrustRatioState",
     "SnapshotState",
     "TraceState",
     "ZeroNansState",

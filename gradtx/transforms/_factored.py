@@ -99,7 +99,8 @@ def scale_by_factored_rms(
     if not isinstance(min_dim_size_to_factor, int | np.integer) or min_dim_size_to_factor < 0:
         raise TypeError(
             f"{where}: min_dim_size_to_factor={min_dim_size_to_factor!r} must be a Python int "
-            ">= 0 (it decides the state's shapes)."
+            ">= 0 (it decides the state's shapes; with inject_hyperparams, list it in "
+            "static_args)."
         )
     if decay_rate_fn is not None and not callable(decay_rate_fn):
         raise TypeError(f"{where}: decay_rate_fn={decay_rate_fn!r} is not callable.")

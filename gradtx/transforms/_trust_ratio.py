@@ -6,11 +6,21 @@ LAMB and Fromage. The norms are taken in at least float32 and are safe to differ
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import jax
 import jax.numpy as jnp
 
 from gradtx._core import checks as _checks
 from gradtx._core.base import EmptyState, GradientTransformation
-from gradtx._core.trees import acc_dtype, as_dtype, tree_map_none
+from gradtx._core.trees import (
+    acc_dtype,
+    as_dtype,
+    schedule_clock,
+    schedule_count,
+    tree_map_none,
+    value_at,
+)
 
 
 def _empty_init(params):
@@ -34,6 +44,10 @@ def block_rms(x, floor, dt):
     return _safe_root(jnp.mean(jnp.square(x.astype(dt))), as_dtype(floor, dt))
 
 
+class ScaleByTrustRatioState(NamedTuple):
+    count: jax.Array  # int32 scalar: steps taken if weight_decay is a schedule, else ()
+
+
 def scale_by_trust_ratio(
     min_norm=0.0, trust_coefficient=1.0, eps=0.0, *, weight_decay=0.0
 ) -> GradientTransformation:
@@ -52,7 +66,8 @@ def scale_by_trust_ratio(
         min_norm: the floor of both norms (0: none).
         trust_coefficient: LARS's eta, a multiplier of the ratio.
         eps: added to the ratio's denominator.
-        weight_decay: LARS's beta, added to the updates and to the ratio's denominator.
+        weight_decay: LARS's beta, added to the updates and to the ratio's denominator
+            (number, array or schedule).
 
     References:
         You et al., Large Batch Training of Convolutional Networks, 2017, eq. 6 and
@@ -63,11 +78,15 @@ def scale_by_trust_ratio(
     _checks.check_number(where, "min_norm", min_norm, low=0.0)
     _checks.check_number(where, "trust_coefficient", trust_coefficient, low=0.0)
     _checks.check_number(where, "eps", eps, low=0.0)
-    _checks.check_number(where, "weight_decay", weight_decay, low=0.0)
+    _checks.check_number(where, "weight_decay", weight_decay, low=0.0, schedule_ok=True)
 
-    def leaf(u, p):
+    def init(params):
+        del params
+        return ScaleByTrustRatioState(schedule_count(weight_decay))
+
+    def leaf(u, p, decay):
         dt = acc_dtype(u.dtype)
-        wd = as_dtype(weight_decay, dt)
+        wd = as_dtype(decay, dt)
         p_norm = block_norm(p, min_norm, dt)
         denom = block_norm(u, min_norm, dt) + wd * p_norm
         ratio = as_dtype(trust_coefficient, dt) * p_norm / (denom + as_dtype(eps, dt))
@@ -78,9 +97,11 @@ def scale_by_trust_ratio(
         del extra_args
         _checks.require_params(params, where)
         _checks.check_same_structure(updates, params, where, "updates", "params")
-        return tree_map_none(leaf, updates, params), state
+        decay = value_at(weight_decay, state.count)
+        updates = tree_map_none(lambda u, p: leaf(u, p, decay), updates, params)
+        return updates, ScaleByTrustRatioState(schedule_clock(state.count, weight_decay))
 
-    return GradientTransformation(_empty_init, update)
+    return GradientTransformation(init, update)
 
 
 def scale_by_param_block_norm(min_scale=1e-3) -> GradientTransformation:

@@ -13,6 +13,13 @@ def _matrices(params):
     return jax.tree.map(lambda x: x.ndim > 1, params)
 
 
+def _not_vectors(params):
+    return jax.tree.map(lambda x: x.ndim != 1, params)
+
+
+# min_dim_size_to_factor is left at gradtx's 0 (factor every matrix) in these entries: it
+# decides shapes, so inject_hyperparams would need it in static_args.
+
 ENTRIES = [
     # sign
     E(gradtx.scale_by_sign, {}),
@@ -75,7 +82,7 @@ ENTRIES = [
             "learning_rate": 0.1,
             "weight_decay": 0.01,
             "weight_decay_mask": _matrices,
-            "trust_ratio_mask": {"w": True, "b": False, "block": True},
+            "trust_ratio_mask": _not_vectors,
             "nesterov": True,
             "ratio_of_decayed_update": True,
         },
@@ -100,20 +107,20 @@ ENTRIES = [
     # factored
     E(
         gradtx.scale_by_factored_rms,
-        {"min_dim_size_to_factor": 2},
+        {},
         sweep="decay_rate",
         sweep_values=(0.5, 0.8, 1.0),
     ),
     E(
         gradtx.scale_by_factored_rms,
-        {"min_dim_size_to_factor": 3, "epsilon": None, "factor_largest": True, "eps_clamp": True},
+        {"epsilon": None, "factor_largest": True, "eps_clamp": True},
         sweep="decay_rate",
         sweep_values=(0.5, 0.8, 1.0),
         label="torch_eps,largest",
     ),
     E(
         gradtx.adafactor,
-        {"min_dim_size_to_factor": 2},
+        {},
         sweep="learning_rate",
         sweep_values=(1e-3, 1e-2, 1.0),
         needs_params=True,
@@ -122,7 +129,6 @@ ENTRIES = [
         gradtx.adafactor,
         {
             "learning_rate": 0.05,
-            "min_dim_size_to_factor": 2,
             "momentum": 0.9,
             "dtype_momentum": None,
             "weight_decay_rate": 0.01,
