@@ -90,12 +90,9 @@ def scale_by_novograd(
 _NONE = lambda x: x is None  # noqa: E731
 
 
-def _axis_shapes(x):
-    """SM3's cover of a leaf: one accumulator per axis, shaped to broadcast against the leaf
-    (rank < 2: a single accumulator shaped like the leaf, i.e. AdaGrad's)."""
-    if x.ndim < 2:
-        return [x.shape]
-    return [tuple(n if j == i else 1 for j, n in enumerate(x.shape)) for i in range(x.ndim)]
+def _other_axes(ndim):
+    """For each axis a, the axes SM3 reduces over to get a's accumulator: all but a."""
+    return [tuple(j for j in range(ndim) if j != i) for i in range(ndim)]
 
 
 class ScaleBySM3State(NamedTuple):
@@ -106,9 +103,9 @@ class ScaleBySM3State(NamedTuple):
 def scale_by_sm3(b1=0.9, b2=1.0, eps=1e-8) -> GradientTransformation:
     """SM3-II: AdaGrad with a second moment held by one vector per axis, then momentum.
 
-    nu_i = b2 * min over the axes a of mu[a][i] + c * updates_i ** 2   (c = 1 if b2 == 1,
-                                                                   else 1 - b2)
-    mu[a] = max of nu over every axis but a          (kept with broadcastable shape)
+    c = 1 if b2 == 1 else 1 - b2                     (b2=1: the paper's running sum)
+    nu[i] = b2 * min over the axes a of mu[a][i] + c * updates[i] ** 2
+    mu[a] = max of nu over every axis but a           (kept with broadcastable shape)
     scaled = updates / sqrt(nu + eps)   (0 where nu is 0, the paper's 0/0 = 0)
     momentum = b1 * momentum + (1 - b1) * scaled;  updates = momentum
 
@@ -131,7 +128,14 @@ def scale_by_sm3(b1=0.9, b2=1.0, eps=1e-8) -> GradientTransformation:
     def init_leaf(p):
         if jnp.iscomplexobj(p):
             raise TypeError(f"{where}: complex parameters are not supported (dtype {p.dtype}).")
-        return [jnp.zeros(s, p.dtype) for s in _axis_shapes(p)]
+        if p.ndim < 2:  # the cover of a scalar or a vector is its singletons: AdaGrad
+            return [jnp.zeros_like(p)]
+        # jax.eval_shape keeps each accumulator's sharding, as zeros_like does.
+        shapes = [
+            jax.eval_shape(lambda x, ax=ax: jnp.max(x, axis=ax, keepdims=True), p)
+            for ax in _other_axes(p.ndim)
+        ]
+        return [jnp.zeros_like(s) for s in shapes]
 
     def init(params):
         return ScaleBySM3State(tree_map_none(init_leaf, params), tree_zeros_like(params))
@@ -150,8 +154,7 @@ def scale_by_sm3(b1=0.9, b2=1.0, eps=1e-8) -> GradientTransformation:
         if g.ndim < 2:
             new = [nu]
         else:
-            others = [tuple(j for j in range(g.ndim) if j != i) for i in range(g.ndim)]
-            new = [jnp.max(nu, axis=ax, keepdims=True) for ax in others]
+            new = [jnp.max(nu, axis=ax, keepdims=True) for ax in _other_axes(g.ndim)]
         return scaled, [n.astype(a.dtype) for n, a in zip(new, accs)]
 
     def update(updates, state, params=None, **extra_args):
