@@ -99,26 +99,30 @@ def test_committed_names_are_optax_names(module):
         assert hasattr(mod, name)
 
 
-def _tree(dtype):
+def _tree(dtype, scalar_leaf=True):
     k = jax.random.split(jax.random.PRNGKey(3), 3)
-    return {
+    tree = {
         "w": jax.random.normal(k[0], (3, 2), dtype),
         "b": jax.random.normal(k[1], (2,), dtype),
         "s": jnp.asarray(0.3, dtype),
     }
+    if not scalar_leaf:
+        del tree["s"]
+    return tree
 
 
-def _grads(i, dtype):
-    g = jax.tree.map(lambda x: jnp.sin(3.0 * x + 0.7 * i) + 0.1 * i, _tree(dtype))
+def _grads(i, dtype, scalar_leaf=True):
+    g = jax.tree.map(lambda x: jnp.sin(3.0 * x + 0.7 * i) + 0.1 * i, _tree(dtype, scalar_leaf))
     return jax.tree.map(lambda x: x.astype(dtype), g)
 
 
 def _trajectory(tx, case, dtype):
-    params = _tree(dtype)
+    params = _tree(dtype, case.scalar_leaf)
     state = tx.init(params)
     out = []
     for i in range(case.steps):
-        updates, state = tx.update(_grads(i, dtype), state, params, **case.extra_args)
+        grads = _grads(i, dtype, case.scalar_leaf)
+        updates, state = tx.update(grads, state, params, **case.extra_args)
         params = jax.tree.map(lambda p, u: (p + u).astype(p.dtype), params, updates)
         out.append(updates)
     return out

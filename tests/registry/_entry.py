@@ -97,6 +97,7 @@ class OptaxCase:
     args: tuple = ()
     extra_args: dict[str, Any] = dataclasses.field(default_factory=dict)
     kind: str = "transform"  # or "schedule"
+    scalar_leaf: bool = True  # False where optax fails on a 0-d leaf (optax's sm3)
     steps: int = 10
     rtol: float = 1e-10
     atol: float = 1e-12
