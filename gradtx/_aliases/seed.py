@@ -6,8 +6,6 @@ With default options each reproduces the update rule of the CS231n notes exactly
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from gradtx._aliases._common import maximizing
 from gradtx._core.base import GradientTransformation, chain, identity
 from gradtx.transforms._adaptive import scale_by_adam, scale_by_rms, scale_by_rss
@@ -133,7 +131,7 @@ def adamw(
     *,
     mu_dtype=None,
     nesterov: bool = False,
-    mask: Callable | None = None,
+    mask=None,
     maximize: bool = False,
 ) -> GradientTransformation:
     """AdamW: Adam with decay decoupled from the moments and multiplied by the learning rate.

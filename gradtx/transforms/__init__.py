@@ -48,6 +48,7 @@ from gradtx.transforms._combine import (
     MaskedState,
     PartitionState,
     masked,
+    multi_transform,
     named_chain,
     partition,
 )
@@ -60,6 +61,10 @@ from gradtx.transforms._decay import (
     add_decayed_weights,
     add_l2_penalty,
 )
+from gradtx.transforms._factored import (
+    FactoredState,
+    scale_by_factored_rms,
+)
 from gradtx.transforms._groups import (
     ParamGroup,
     freeze,
@@ -67,6 +72,12 @@ from gradtx.transforms._groups import (
     param_groups,
     selective_transform,
     set_to_zero,
+)
+from gradtx.transforms._layerwise import (
+    ScaleByNovogradState,
+    ScaleBySM3State,
+    scale_by_novograd,
+    scale_by_sm3,
 )
 from gradtx.transforms._momentum import (
     EmaState,
@@ -101,12 +112,23 @@ from gradtx.transforms._scaling import (
     scale_by_learning_rate,
     scale_by_schedule,
 )
+from gradtx.transforms._sign import (
+    ScaleByLionState,
+    scale_by_lion,
+    scale_by_sign,
+)
 from gradtx.transforms._stepsize import (
     ScaleByAsgdState,
     ScaleByDistanceOverGradientsState,
     scale_by_asgd,
     scale_by_distance_over_gradients,
     scale_by_polyak,
+)
+from gradtx.transforms._trust_ratio import (
+    ScaleByTrustRatioState,
+    scale_by_param_block_norm,
+    scale_by_param_block_rms,
+    scale_by_trust_ratio,
 )
 from gradtx.transforms._wrappers import (
     ApplyIfFiniteState,
@@ -127,6 +149,7 @@ __all__ = [
     "ConditionallyMaskState",
     "ConditionallyTransformState",
     "EmaState",
+    "FactoredState",
     "LookaheadParams",
     "LookaheadState",
     "MaskedState",
@@ -141,11 +164,15 @@ __all__ = [
     "ScaleByAsgdState",
     "ScaleByDistanceOverGradientsState",
     "ScaleByLearningRateState",
+    "ScaleByLionState",
+    "ScaleByNovogradState",
     "ScaleByOptimisticGradientState",
     "ScaleByRmsState",
     "ScaleByRpropState",
     "ScaleByRssState",
+    "ScaleBySM3State",
     "ScaleByScheduleState",
+    "ScaleByTrustRatioState",
     "SnapshotState",
     "TraceState",
     "ZeroNansState",
@@ -172,6 +199,7 @@ __all__ = [
     "masked",
     "measure_with_ema",
     "monitor",
+    "multi_transform",
     "named_chain",
     "normalize_by_update_norm",
     "param_group_labels",
@@ -184,14 +212,22 @@ __all__ = [
     "scale_by_adam",
     "scale_by_asgd",
     "scale_by_distance_over_gradients",
+    "scale_by_factored_rms",
     "scale_by_learning_rate",
+    "scale_by_lion",
+    "scale_by_novograd",
     "scale_by_optimistic_gradient",
+    "scale_by_param_block_norm",
+    "scale_by_param_block_rms",
     "scale_by_polyak",
     "scale_by_rms",
     "scale_by_rprop",
     "scale_by_rss",
     "scale_by_schedule",
+    "scale_by_sign",
+    "scale_by_sm3",
     "scale_by_stddev",
+    "scale_by_trust_ratio",
     "selective_transform",
     "set_to_zero",
     "skip_large_updates",
