@@ -113,27 +113,33 @@ ENTRIES = [
 
 NOT_TRANSFORMS: dict[str, str] = {}
 
-# optax 0.2.8 names in the dialect (gradtx.compat.optax._names). Not here: add_noise and
-# noisy_sgd (optax's own update computes count ** gamma with an int32 count, which fails under
-# the tests' strict dtype promotion; tests/test_zoo_misc.py compares them under standard
-# promotion, same key, same noise), and optimistic_*, scale_by_optimistic_gradient and
-# scale_by_distance_over_gradients (importable from optax but not in its __all__, so not in the
-# dialect's name list; tests/test_zoo_misc.py compares them with optax directly).
+# optax 0.2.8's names, for tests/test_compat_optax.py. Not here: optimistic_adam (optax's warns
+# DeprecationWarning when built) and scale_by_distance_over_gradients (optax's (1,)-shaped
+# per-leaf scalars need rank promotion on matrix leaves): tests/test_zoo_misc.py compares both
+# with optax directly.
 OPTAX_CASES = {
     "rprop": OptaxCase(kwargs={"learning_rate": 0.01}),
     "scale_by_rprop": OptaxCase(kwargs={"learning_rate": 0.05, "eta_plus": 1.5}),
     "adadelta": OptaxCase(kwargs={"learning_rate": 0.5, "weight_decay": 0.1}),
     "scale_by_adadelta": OptaxCase(kwargs={"rho": 0.8}),
+    "add_noise": OptaxCase(kwargs={"eta": 0.3, "gamma": 0.55, "key": 4}),
+    "transforms:add_noise": OptaxCase(kwargs={"eta": 0.1, "gamma": 0.6, "key": 5}),
+    "noisy_sgd": OptaxCase(kwargs={"learning_rate": 0.1, "eta": 0.3, "key": 4}),
+    "scale_by_optimistic_gradient": OptaxCase(kwargs={"alpha": 0.5}),
+    "optimistic_gradient_descent": OptaxCase(
+        kwargs={"learning_rate": 0.1, "alpha": 0.7, "beta": 0.3}
+    ),
+    "optimistic_adam_v2": OptaxCase(kwargs={"learning_rate": 0.1, "beta": 0.5}, rtol=1e-9),
     "polyak_sgd": OptaxCase(kwargs={"max_learning_rate": 0.5, "scaling": 0.3}, extra_args=VALUE),
     "scale_by_polyak": OptaxCase(kwargs={"f_min": 0.5, "variant": "sps+"}, extra_args=VALUE),
     "scale_by_stddev": OptaxCase(kwargs={}),
     "scale_by_schedule": OptaxCase(kwargs={"step_size_fn": _schedule}),
     "keep_params_nonnegative": OptaxCase(kwargs={}),
-    "conditionally_mask": OptaxCase(
-        kwargs={"inner": gradtx.sgd(0.1, momentum=0.9), "should_transform_fn": _even}
-    ),
     "transforms:keep_params_nonnegative": OptaxCase(kwargs={}),
+    "conditionally_mask": OptaxCase(
+        kwargs=lambda lib: {"inner": lib.sgd(0.1, momentum=0.9), "should_transform_fn": _even}
+    ),
     "transforms:conditionally_mask": OptaxCase(
-        kwargs={"inner": gradtx.sgd(0.1), "should_transform_fn": _even}
+        kwargs=lambda lib: {"inner": lib.adam(0.1), "should_transform_fn": _even}
     ),
 }

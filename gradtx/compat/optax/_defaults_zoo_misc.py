@@ -109,9 +109,6 @@ def scale_by_distance_over_gradients(
     return gradtx.scale_by_distance_over_gradients(reps_rel, eps, param_dtype, global_scale)
 
 
-# optimistic_adam, optimistic_adam_v2 and scale_by_distance_over_gradients are importable from
-# optax 0.2.8's top level but absent from its __all__ (so from _names.NAMES): their overrides
-# take effect once _names lists them.
 OVERRIDES = {
     "": {
         "adadelta": adadelta,
