@@ -14,7 +14,6 @@ from gradtx._core.trees import (
     acc_dtype,
     as_dtype,
     safe_increment,
-    tree_cast,
     tree_map_none,
     tree_sum_squares,
     tree_zeros_like,
@@ -132,7 +131,11 @@ def scale_by_distance_over_gradients(
             lambda x: as_dtype(reps_rel, acc_dtype(x.dtype)) * (1 + norm(x)), params
         )
         zero = tree_map_none(lambda x: jnp.zeros((), acc_dtype(x.dtype)), params)
-        return ScaleByDistanceOverGradientsState(first, zero, tree_cast(params, param_dtype))
+        # a copy, so the state never shares a buffer with the parameters (donation)
+        x0 = tree_map_none(
+            lambda x: jnp.array(x, dtype=param_dtype or jnp.result_type(x), copy=True), params
+        )
+        return ScaleByDistanceOverGradientsState(first, zero, x0)
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
