@@ -38,6 +38,10 @@ from gradtx._state.flat import (
     FlatLayout,
     flat_layout,
 )
+from gradtx._state.memory import (
+    StateBytes,
+    state_bytes,
+)
 from gradtx._state.sharding import (
     bytes_per_device,
     state_shardings,
@@ -53,6 +57,9 @@ from gradtx._state.tools import (
 from gradtx.contrib import (
     ReduceLROnPlateauState,
     reduce_on_plateau,
+)
+from gradtx.microbatching import (
+    microbatch,
 )
 from gradtx.schedules import (
     InjectHyperparamsState,
@@ -138,6 +145,18 @@ from gradtx.transforms import (
     trace,
     zero_nans,
 )
+from gradtx.transforms._precision import (
+    DynamicLossScaleState,
+    KahanCompensationState,
+    MasterWeightsState,
+    StochasticRoundingState,
+    dynamic_loss_scale,
+    kahan_compensation,
+    master_weights,
+    stochastic_round,
+    stochastic_rounding,
+    with_dtypes,
+)
 
 __version__ = "0.1.0"
 
@@ -147,14 +166,17 @@ __all__ = [
     "ApplyIfFiniteState",
     "AverageParamsState",
     "ConditionallyTransformState",
+    "DynamicLossScaleState",
     "EmaState",
     "EmptyState",
     "FlatLayout",
     "GradientTransformation",
     "InjectHyperparamsState",
+    "KahanCompensationState",
     "LookaheadParams",
     "LookaheadState",
     "MaskedState",
+    "MasterWeightsState",
     "MonitorState",
     "MultiSteps",
     "MultiStepsState",
@@ -166,7 +188,9 @@ __all__ = [
     "ScaleByRmsState",
     "ScaleByRssState",
     "SnapshotState",
+    "StateBytes",
     "StateDictDiff",
+    "StochasticRoundingState",
     "TraceState",
     "ZeroNansState",
     "adagrad",
@@ -191,6 +215,7 @@ __all__ = [
     "cosine_onecycle_schedule",
     "cutmix",
     "cyclic_schedule",
+    "dynamic_loss_scale",
     "ema",
     "exponential_decay",
     "flat_layout",
@@ -203,13 +228,16 @@ __all__ = [
     "incremental_update",
     "inject_hyperparams",
     "join_schedules",
+    "kahan_compensation",
     "linear_onecycle_schedule",
     "linear_schedule",
     "load_state",
     "load_state_dict",
     "lookahead",
     "masked",
+    "master_weights",
     "measure_with_ema",
+    "microbatch",
     "mixup",
     "monitor",
     "named_chain",
@@ -239,11 +267,14 @@ __all__ = [
     "skip_large_updates",
     "skip_not_finite",
     "snapshot",
+    "state_bytes",
     "state_dict",
     "state_dict_diff",
     "state_shardings",
     "stateless",
     "step_decay_schedule",
+    "stochastic_round",
+    "stochastic_rounding",
     "trace",
     "tree_bias_correction",
     "tree_get",
@@ -254,6 +285,7 @@ __all__ = [
     "warmup_cosine_decay_schedule",
     "warmup_exponential_decay_schedule",
     "warmup_inverse_sqrt_schedule",
+    "with_dtypes",
     "wsd_schedule",
     "zero_nans",
 ]
