@@ -206,6 +206,7 @@ def kahan_compensation(*, compensation_dtype=None) -> GradientTransformation:
                 comp.append(c)
                 continue
             dt = acc_dtype(p.dtype)
+            dt = c.dtype if c.dtype.itemsize > dt.itemsize else dt  # a wider buffer: its dtype
             exact = p.astype(dt) + u.astype(dt) + c.astype(dt)
             step = (exact.astype(p.dtype).astype(dt) - p.astype(dt)).astype(p.dtype)
             steps.append(step)
