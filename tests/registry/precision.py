@@ -25,8 +25,8 @@ ENTRIES = [
     E(
         gradtx.dynamic_loss_scale,
         {"inner": gradtx.adam(0.01), "initial_scale": 1024.0, "growth_interval": 2},
-        sweep="initial_scale",
-        sweep_values=(1.0, 8.0, 4096.0),
+        sweep="growth_factor",
+        sweep_values=(1.0, 2.0, 4.0),
     ),
 ]
 
