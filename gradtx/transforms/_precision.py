@@ -348,7 +348,8 @@ def master_weights(inner, *, master_dtype=jnp.float32) -> GradientTransformation
 
     The inner transform runs entirely in ``master_dtype`` (its slots are created from the
     masters), and the parameters given to ``update`` are overwritten by the rounded masters
-    each step: update them only through this transform.
+    each step: update them only through this transform. Parameters already in
+    ``master_dtype`` gain nothing but a second copy.
 
     Args:
         inner: the optimizer to run on the masters.
@@ -374,6 +375,7 @@ def master_weights(inner, *, master_dtype=jnp.float32) -> GradientTransformation
 
         def to_params(m, p):
             p = jnp.asarray(p)
+            m = m.astype(master_dtype)  # (a policy may store the masters narrower)
             return (_rounded(m, p.dtype) - p.astype(master_dtype)).astype(p.dtype)
 
         return tree_map_none(to_params, master, params), MasterWeightsState(master, inner_state)
