@@ -146,7 +146,8 @@ def test_dialect_matches_optax(path):
                 got = np.asarray([ours(*case.args, **kwargs(dialect))(c) for c in counts])
             np.testing.assert_allclose(got, want, rtol=case.rtol, atol=case.atol)
             return
-        for dtype, rtol, atol in ((jnp.float64, case.rtol, case.atol), (jnp.float32, 2e-5, 1e-6)):
+        runs = [(jnp.float64, case.rtol, case.atol)] + [(jnp.float32, 2e-5, 1e-6)] * case.float32
+        for dtype, rtol, atol in runs:
             with jax.enable_x64(dtype == jnp.float64):
                 want = _trajectory(theirs(*case.args, **kwargs(optax)), case, dtype)
                 got = _trajectory(ours(*case.args, **kwargs(dialect)), case, dtype)
