@@ -1,4 +1,8 @@
-"""A learning-rate sweep: every value trained at once under ``vmap``, in one jit."""
+"""A learning-rate sweep: every value trained at once under ``vmap``, in one jit.
+
+The single run the loop calls is the training section's program (``_train.train_job``): the
+learning rate is its first argument, so the loop compiles nothing new.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import gradtx
+from gradtx.demo import _train
 from gradtx.demo._jit import Job, compiled, timed
-from gradtx.demo._optimizers import make
-from gradtx.demo._problems import mlp_init, mlp_loss, spiral_data
 
 
 class Sweep(NamedTuple):
@@ -21,43 +23,33 @@ class Sweep(NamedTuple):
     loop_final_loss: np.ndarray  # [n] from the loop of separate runs
     vmap_compile_s: float  # compiling the vmapped sweep (one program for every value)
     vmap_run_s: float  # running it: one call
-    loop_compile_s: float  # compiling the single run (one program, the value is an argument)
+    loop_compile_s: float  # compiling the single run (shared with the training section)
     loop_run_s: float  # running it: one call per learning rate, one after the other
 
 
 def learning_rates(quick: bool = False) -> np.ndarray:
-    """The grid: 1e-4 to 3, evenly spaced on a log axis (9 values, 5 in quick mode)."""
-    return np.logspace(-4, np.log10(3.0), 5 if quick else 9)
+    """The grid: 1e-4 to 100, evenly spaced on a log axis (13 values, 7 in quick mode).
+
+    Wide enough that every optimizer's best value lies inside it (the table says so per
+    optimizer): the largest values diverge or stall for all seven.
+    """
+    return np.logspace(-4, 2, 7 if quick else 13)
 
 
-def _final_loss(name: str, steps: int):
-    def final_loss(lr, params, inputs, labels):
-        tx = make(name, lr)
-
-        def step(carry, _):
-            p, state = carry
-            grads = jax.grad(mlp_loss)(p, inputs, labels)
-            updates, state = tx.update(grads, state, p)
-            return (gradtx.apply_updates(p, updates), state), None
-
-        (p, _), _ = jax.lax.scan(step, (params, tx.init(params)), length=steps)
-        return mlp_loss(p, inputs, labels)
-
-    return final_loss
+def best(s: Sweep) -> tuple[int, bool]:
+    """The index of the lowest finite final loss, and whether it is inside the grid."""
+    finite = np.where(np.isfinite(s.final_loss), s.final_loss, np.inf)
+    i = int(np.argmin(finite))
+    return i, 0 < i < len(finite) - 1
 
 
-def _data(seed):
-    return (mlp_init(jax.random.PRNGKey(seed)), *spiral_data(seed=seed))
-
-
-def sweep_jobs(name: str, lrs, steps: int, seed: int = 0):
-    """The two compile jobs behind ``sweep``: the vmapped sweep and the single run."""
-    fn, data, lrs32 = _final_loss(name, steps), _data(seed), jnp.asarray(lrs, jnp.float32)
-    batched = jax.vmap(fn, in_axes=(0, None, None, None))
-    return (
-        Job(("sweep", name, steps), batched, (lrs32, *data), f"vmapped sweep of {name}"),
-        Job(("sweep-one", name, steps), fn, (lrs32[0], *data), f"single run of {name}"),
-    )
+def sweep_job(name: str, lrs, steps: int, seed: int = 0):
+    """The compile job behind the vmapped sweep (the loop reuses ``_train.train_job``)."""
+    problem = _train.spiral(seed)
+    fn = jax.vmap(_train.run_fn(problem, name, steps), in_axes=(0,) + (None,) * 6)
+    args = (jnp.asarray(lrs, jnp.float32), *_train.data_args(problem, seed))
+    key = ("sweep", name, _train._round(steps)[1])
+    return Job(key, fn, args, f"vmapped sweep of {name}")
 
 
 def sweep(name: str, lrs, steps: int, seed: int = 0) -> Sweep:
@@ -67,17 +59,17 @@ def sweep(name: str, lrs, steps: int, seed: int = 0) -> Sweep:
     serves the whole vmapped batch, and one more serves every call of the loop. Compile and
     run times are kept apart (compiling is measured once, when it happens).
     """
-    vmapped, single = sweep_jobs(name, lrs, steps, seed)
-    executable, vmap_compile_s = compiled(vmapped.key, vmapped.fn, *vmapped.args)
-    batched, vmap_run_s = timed(executable, *vmapped.args)
-    executable, loop_compile_s = compiled(single.key, single.fn, *single.args)
-    data = single.args[1:]
+    job = sweep_job(name, lrs, steps, seed)
+    executable, vmap_compile_s = compiled(job.key, job.fn, *job.args)
+    out, vmap_run_s = timed(executable, *job.args)
+    single = _train.train_job(_train.spiral(seed), name, steps, seed)
+    one, loop_compile_s = compiled(single.key, single.fn, *single.args)
     start = time.perf_counter()
-    looped = [float(executable(lr, *data)) for lr in vmapped.args[0]]
+    looped = [float(one(lr, *single.args[1:])[-1]) for lr in job.args[0]]
     loop_run_s = time.perf_counter() - start
     return Sweep(
         np.asarray(lrs),
-        np.asarray(batched),
+        np.asarray(out[-1]),
         np.asarray(looped),
         vmap_compile_s,
         vmap_run_s,
