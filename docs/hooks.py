@@ -236,6 +236,7 @@ def _nav(pages: list[dict]) -> list:
             "Guides": [
                 {"Optimizers": "optimizers.md"},
                 {"Schedules": "schedules.md"},
+                {"Mixup and CutMix": "mixup.md"},
                 *[{_title(g): f"guide/{g.name}"} for g in guides],
             ]
         },
