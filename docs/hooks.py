@@ -102,11 +102,8 @@ def api_pages() -> list[dict]:
         if id(obj) in owner:
             continue
         home = getattr(obj, "__module__", "") or ""
-        for prefix, file, title in TOP_FAMILIES:
-            if home.startswith(prefix):
-                break
-        else:
-            prefix, file, title = home, home.rsplit(".", 1)[-1].lstrip("_") or "misc", home
+        family = [f for f in TOP_FAMILIES if home.startswith(f[0])]
+        _, file, title = family[0] if family else (home, home.rsplit(".", 1)[-1].lstrip("_"), home)
         page = top.setdefault(file, dict(file=f"api/{file}.md", title=title, groups={}))
         ident = f"gradtx.{public}"
         owner[id(obj)] = ident
