@@ -199,6 +199,14 @@ def test_mixup_sentence_follows_the_data():
     assert "within the seed-to-seed spread" in text and "no effect shown" in text
 
 
+def test_mixup_study_runs_every_seed_in_one_program(tmp_path):
+    study = _train.mixup_study(20, (0, 1, 2))
+    assert study.test_accuracy.shape == (2, 3) and study.curves.shape[:2] == (2, 3)
+    assert np.all((study.test_accuracy >= 0) & (study.test_accuracy <= 1))
+    _sections._mixup(_report.Report("t"), tmp_path, study)
+    assert (tmp_path / "lessons_mixup.png").exists()
+
+
 def test_train_command_with_variants(tmp_path):
     argv = ["train", "--quick", "--out", str(tmp_path), "--optimizers", "adam,adamw"]
     assert _cli.main([*argv, "--decay", "l2", "--no-bias-correction"]) == 0
@@ -218,13 +226,14 @@ def test_sweep_command(tmp_path):
 
 
 def test_demo_command(tmp_path, capsys):
-    # After the tests above, only adamw's run, the mixup study and the schedules still compile.
+    # After the tests above, only momentum's program (with the schedule zoo) and the lessons'
+    # still compile.
     argv = ["demo", "--quick", "--out", str(tmp_path), "--optimizers", "adam"]
     assert _cli.main(argv) == 0
-    pngs = SURFACE_PNGS + TRAIN_PNGS + ["lessons.png", "lessons_mixup.png", "sweep.png"]
-    _check_report(tmp_path, pngs + ["schedules.png"])
+    pngs = SURFACE_PNGS + TRAIN_PNGS + ["lessons.png", "sweep.png", "schedules.png"]
+    _check_report(tmp_path, pngs)
     md = (tmp_path / "summary.md").read_text()
-    assert "Over 3 seeds, mixup (alpha 0.2)" in md
+    assert "The mixup study (Adam on the shapes, three seeds) runs without --quick." in md
     first = re.search(r"first update norm.*\| ([\d.e-]+) / ([\d.e-]+) \|", md)
     assert float(first.group(2)) > 3 * float(first.group(1))
     out = capsys.readouterr().out

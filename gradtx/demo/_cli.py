@@ -54,7 +54,7 @@ def build_parser():
     common.add_argument(
         "--quick",
         action="store_true",
-        help="a smoke run: three optimizers, fewer steps and learning rates",
+        help="a smoke run: three optimizers, fewer steps and learning rates, no mixup study",
     )
     common.add_argument(
         "--steps",

@@ -128,22 +128,22 @@ def train(
 ):
     """The spiral with every optimizer: loss and accuracy curves, decision regions, a table.
 
-    With ``lessons`` the runs of the lessons section (coupled L2, no bias correction, the
-    mixup study on the shapes and the schedule zoo) are compiled in the same batch (two at a
-    time) and those sections follow.
+    Each optimizer's program also holds the sweep's runs (``_sweep.optimizer_job``). With
+    ``lessons`` the lessons' programs (the four variants of Adam, the mixup study unless
+    ``quick``, the schedule zoo) are compiled in the same batch (two at a time) and those
+    sections follow.
     """
     names = [_variant(n, decay, bias_correction) for n in names]
     problem = _train.spiral(seed)
-    specs = list(names)
+    jobs = [_sweep.optimizer_job(n, steps, seed, quick, mixup) for n in names]
     if lessons:
-        specs += [n for n in ("adam", "adamw", "adam+l2", "adam (no bias corr.)") if n not in specs]
-    jobs = [_train.train_job(problem, n, steps, seed, mixup) for n in specs]
-    if lessons:
-        jobs.append(_train.mixup_job(2 * steps, SEEDS))
-        jobs.append(_train.schedules_job(steps, "momentum", 0.1, seed)[0])
+        jobs.append(_train.lessons_job(steps, seed))
+        if not quick:  # a smoke run skips the mixup study: one program, six runs
+            jobs.append(_train.mixup_job(2 * steps, SEEDS))
+        if _sweep.ZOO_OPTIMIZER not in names:
+            jobs.append(_sweep.optimizer_job(_sweep.ZOO_OPTIMIZER, steps, seed, quick))
     _compile(jobs, "train   ")
-    runs = {n: _train.train(problem, n, steps, seed, mixup) for n in specs}
-    shown = {n: runs[n] for n in names}
+    shown = {n: _sweep.optimizer_runs(n, steps, seed, quick, mixup).train for n in names}
     _plots.curves(
         [(problem.title, {n: _smooth(r.loss, 10) for n, r in shown.items()})],
         out / "train_loss.png",
@@ -166,7 +166,7 @@ def train(
         "from the same generator with another seed, measured every "
         f"{first.eval_steps[0]} steps. Learning rates: "
         + ", ".join(f"{n} {_train.TRAIN_LR[n]:g}" for n in names)
-        + "."
+        + ". Each run is one row of its optimizer's program, which also trains the sweep below."
     )
     report.image(
         "train_loss.png",
@@ -181,27 +181,26 @@ def train(
         + f" (spread {max(acc.values()) - min(acc.values()):.3f})",
     )
     report.image("spiral_boundaries.png", "Decision regions on the spiral after training")
-    header = ["optimizer", "final loss", "train acc", "test acc", "compile s", "run s", "steps/s"]
-    rows = []
-    for name, r in shown.items():
-        rate = r.steps / r.run_s if r.run_s > 0 else float("inf")
-        rows.append(
-            [
-                name,
-                _fmt(_tail(r), ".4f"),
-                f"{r.train_accuracy:.3f}",
-                f"{r.test_accuracy[-1]:.3f}",
-                f"{r.compile_s:.2f}",
-                f"{r.run_s:.3f}",
-                f"{rate:.0f}",
-            ]
-        )
+    header = ["optimizer", "final loss", "train acc", "test acc", "first update norm"]
+    rows = [
+        [
+            name,
+            _fmt(_tail(r), ".4f"),
+            f"{r.train_accuracy:.3f}",
+            f"{r.test_accuracy[-1]:.3f}",
+            f"{r.first_step:.3g}",
+        ]
+        for name, r in shown.items()
+    ]
     report.table(header, rows, f"{problem.title}: each optimizer after {first.steps} steps")
     if lessons:
-        _lessons(report, out, runs, steps)
-        _mixup(report, out, _train.mixup_study(2 * steps, SEEDS))
-        _schedules(report, out, steps, seed)
-    return runs
+        _lessons(report, out, _train.lessons(steps, seed), steps)
+        if quick:
+            report.text("The mixup study (Adam on the shapes, three seeds) runs without --quick.")
+        else:
+            _mixup(report, out, _train.mixup_study(2 * steps, SEEDS))
+        _schedules(report, out, _sweep.optimizer_runs(_sweep.ZOO_OPTIMIZER, steps, seed, quick))
+    return shown
 
 
 def _norm(params):
@@ -330,9 +329,11 @@ def _mixup(report, out, study):
     )
 
 
-def _schedules(report, out, steps, seed):
+def _schedules(report, out, runs):
     """The schedule zoo and the spiral losses each schedule produces."""
-    tables, losses, final = _train.schedule_study(steps, "momentum", 0.1, seed)
+    tables = {n: table for n, (table, _) in runs.schedules.items()}
+    losses = {n: r.loss for n, (_, r) in runs.schedules.items()}
+    final = {n: r.final_loss for n, (_, r) in runs.schedules.items()}
     _plots.curves(
         [
             ("learning rate", dict(tables), "learning rate"),
@@ -343,13 +344,13 @@ def _schedules(report, out, steps, seed):
         logy=False,
     )
     report.section("Learning-rate schedules")
-    final = {n: float(v) for n, v in final.items()}
     order = sorted(final, key=final.get)
     report.image(
         "schedules.png",
-        f"Left: six schedules with peak 0.1 over {len(next(iter(tables.values())))} steps. "
-        "Right: the training loss each gives SGD with momentum 0.9 on the spiral. Final loss, "
-        "lowest first: " + ", ".join(f"{n} {final[n]:.3f}" for n in order),
+        f"Left: six schedules with peak {_sweep.ZOO_PEAK:g} over "
+        f"{len(next(iter(tables.values())))} steps. Right: the training loss each gives SGD with "
+        "momentum 0.9 on the spiral. Final loss, lowest first: "
+        + ", ".join(f"{n} {final[n]:.3f}" for n in order),
     )
     decayed = [n for n in tables if n != "constant"]
     beat = [n for n in decayed if final[n] < final["constant"]]
@@ -363,27 +364,40 @@ def _schedules(report, out, steps, seed):
             [n, f"{t[0]:.3g}", f"{t.max():.3g}", f"{t[-1]:.3g}", f"{final[n]:.4f}"]
             for n, t in tables.items()
         ],
-        "The schedule zoo on the spiral (SGD with momentum 0.9, peak learning rate 0.1)",
+        f"The schedule zoo on the spiral (SGD with momentum 0.9, peak learning rate "
+        f"{_sweep.ZOO_PEAK:g})",
     )
 
 
 def sweep(report, out, names, steps, seed, quick):
-    """A vmapped learning-rate sweep per optimizer, timed beside a loop of single runs."""
+    """A vmapped learning-rate sweep per optimizer, timed beside a loop of single runs.
+
+    The vmapped program is the training section's (cached when both run). With ``quick`` the
+    loop is not timed (it would compile one more program per optimizer).
+    """
     lrs = _sweep.learning_rates(quick)
     problem = _train.spiral(seed)
-    jobs = [_sweep.sweep_job(n, lrs, steps, seed) for n in names]
-    jobs += [_train.train_job(problem, n, steps, seed) for n in names]  # cached after train
+    jobs = [_sweep.optimizer_job(n, steps, seed, quick) for n in names]
+    if not quick:
+        jobs += [_train.single_job(problem, n, steps, seed) for n in names]
     _compile(jobs, "sweep   ")
-    sweeps = {name: _sweep.sweep(name, lrs, steps, seed) for name in names}
+    sweeps = {name: _sweep.sweep(name, steps, seed, quick, loop=not quick) for name in names}
     _plots.sweep_lines(sweeps, out / "sweep.png")
     report.section("Learning-rate sweeps with vmap")
     report.text(
         f"{len(lrs)} learning rates from {lrs[0]:g} to {lrs[-1]:g}, {_train._round(steps)[1]} "
         "full-batch steps on the spiral each. The learning rate is an array, so vmap trains all "
-        "of them in one compiled program and one call; the loop calls the training section's "
-        "program (the learning rate is its argument) once per value. Rebuilding the optimizer "
-        "from a Python float for each value would instead compile once per value. Which of the "
-        "two runs faster depends on the hardware; the table shows this machine's times."
+        "of them in one compiled program and one call (the same program trains the section "
+        "above). "
+        + (
+            "The loop is not timed with --quick. "
+            if quick
+            else "The loop compiles one program whose learning rate is an argument and calls it "
+            "once per value. "
+        )
+        + "Rebuilding the optimizer from a Python float for each value would instead compile "
+        "once per value. Which of the two runs faster depends on the hardware; the table shows "
+        "this machine's times."
     )
     inside = {n: _sweep.best(s)[1] for n, s in sweeps.items()}
     edge = [n for n, ok in inside.items() if not ok]
@@ -399,9 +413,9 @@ def sweep(report, out, names, steps, seed, quick):
         times = (s.vmap_compile_s, s.vmap_run_s, s.loop_compile_s, s.loop_run_s)
         rows.append(
             [name, f"{lrs[i]:.2g}", "yes" if ok else "no (edge)", _fmt(s.final_loss[i], ".4f")]
-            + [f"{t:.2f}" for t in times]
+            + ["-" if not np.isfinite(x) else f"{x:.2f}" for x in times]
         )
     header = ["optimizer", "best lr", "inside grid", "final loss", "vmap: compile s"]
-    header += ["vmap: run s", "loop: compile s", f"loop: run s ({len(lrs)} calls)"]
+    header += ["vmap: run s (all rows)", "loop: compile s", f"loop: run s ({len(lrs)} calls)"]
     report.table(header, rows, "The best learning rate of each optimizer, and the sweep's cost")
     return sweeps

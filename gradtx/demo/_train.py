@@ -14,7 +14,7 @@ import numpy as np
 
 import gradtx
 from gradtx.demo._jit import Job, compiled, timed
-from gradtx.demo._optimizers import make
+from gradtx.demo._optimizers import adam_lesson, make
 from gradtx.demo._problems import mlp_accuracy, mlp_init, mlp_logits, mlp_loss, spiral_data
 from gradtx.demo._shapes import shapes_data
 
@@ -76,8 +76,6 @@ class Run(NamedTuple):
     eval_steps: np.ndarray  # [EVALUATIONS] the step after which each evaluation was made
     train_accuracy: float
     final_loss: float  # the loss on the whole training set after the last step
-    compile_s: float
-    run_s: float
     steps: int
     params: object
     first_step: float  # the norm of the first update
@@ -88,22 +86,25 @@ def _round(steps: int) -> tuple[int, int]:
     return every, every * max(1, steps // every)
 
 
-def run_fn(problem: Problem, name: str, steps: int, *, mixup: bool = False, schedule=False):
-    """``run(lr, params, key, x, y, xt, yt)``: train and evaluate one configuration.
+def run_fn(problem: Problem, name: str, steps: int, *, mixup: bool = False):
+    """``run(table, params, key, x, y, xt, yt, knobs, mix)``: train and evaluate one run.
 
-    ``lr`` is a scalar learning rate, or with ``schedule=True`` a table ``[steps]`` read at the
-    optimizer's step count. With ``mixup`` the function takes a last argument ``mix`` (a bool
-    array): mixup is applied where it is True, so one program runs both arms. Returns
-    ``(params, losses [steps], first update norm, accuracies [evals], final loss)``.
+    ``table`` [steps] is the learning rate at each step (a constant learning rate is a
+    constant table, a schedule its values), read at the optimizer's own step count, so one
+    program serves every learning rate and every schedule. ``knobs`` = (l2, weight_decay,
+    corrected) are data for the ``"lesson"`` optimizer (``_optimizers.adam_lesson``); ``mix``
+    turns mixup on where True (with ``mixup``). Returns ``(params, losses [steps], first update
+    norm, accuracies [evals], (final loss, training accuracy))``.
     """
     classes, batch = problem.sizes[-1], problem.batch
     every, steps = _round(steps)
 
-    def run(lr, params, key, x, y, xt, yt, mix=False):
-        if schedule:
-            table = lr
-            lr = lambda count: table[jnp.minimum(count, table.shape[0] - 1)]
-        tx = make(name, lr, weight_decay=WEIGHT_DECAY)
+    def run(table, params, key, x, y, xt, yt, knobs=None, mix=True):
+        lr = lambda count: table[jnp.minimum(count, table.shape[0] - 1)]
+        if name == "lesson":
+            tx = adam_lesson(lr, *knobs)
+        else:
+            tx = make(name, lr, weight_decay=WEIGHT_DECAY)
 
         def step(carry, k):
             p, state = carry
@@ -125,7 +126,8 @@ def run_fn(problem: Problem, name: str, steps: int, *, mixup: bool = False, sche
 
         keys = jax.random.split(key, steps).reshape(steps // every, every, -1)
         (params, _), (losses, norms, acc) = jax.lax.scan(chunk, (params, tx.init(params)), keys)
-        return params, losses.reshape(-1), norms.reshape(-1)[0], acc, mlp_loss(params, x, y)
+        final = (mlp_loss(params, x, y), mlp_accuracy(params, x, y))
+        return params, losses.reshape(-1), norms.reshape(-1)[0], acc, final
 
     return run
 
@@ -136,46 +138,87 @@ def data_args(problem: Problem, seed: int = 0) -> tuple:
     return (init, jax.random.PRNGKey(seed + 1), *problem.train, *problem.test)
 
 
-def train_job(problem: Problem, name: str, steps: int, seed: int = 0, mixup: bool = False):
-    """The compile job behind ``train``: the learning rate is the first argument."""
-    lr = jnp.asarray(TRAIN_LR[name], jnp.float32)
-    args = (lr, *data_args(problem, seed))
-    fn = run_fn(problem, name, steps)
-    if mixup:  # every step on mixup batches
-        inner = run_fn(problem, name, steps, mixup=True)
-        fn = lambda *a: inner(*a, True)
-    key = ("train", problem.name, problem.sizes, name, _round(steps)[1], mixup)
-    return Job(key, fn, args, f"{name}{' + mixup' if mixup else ''} on {problem.name}")
+def constant(lr, steps: int) -> np.ndarray:
+    """A constant learning rate as a table ``[steps]``."""
+    return np.full(_round(steps)[1], lr, np.float32)
 
 
-def _run(problem, steps, out, compile_s, run_s) -> Run:
-    params, losses, first, acc, final = out
-    every, steps = _round(steps)
-    return Run(
-        np.asarray(losses),
-        np.asarray(acc),
-        every * np.arange(1, len(acc) + 1),
-        float(mlp_accuracy(params, *problem.train)),
-        float(final),
-        compile_s,
-        run_s,
-        steps,
-        params,
-        float(first),
-    )
+def rows_job(problem: Problem, name: str, tables, steps: int, seed=0, mixup=False, knobs=None):
+    """One program that trains ``problem`` once per row of ``tables`` [rows, steps] (vmap).
 
-
-def train(problem: Problem, name: str, steps: int, seed: int = 0, mixup: bool = False, lr=None):
-    """Train the problem's MLP with optimizer ``name``; one jitted scan, timed after compiling.
-
-    ``steps`` is rounded down to a multiple of the evaluation interval (``steps // 50``).
-    ``lr`` defaults to ``TRAIN_LR[name]``.
+    With ``knobs`` [rows, 3] (the ``"lesson"`` optimizer) each row also has its own
+    (l2, weight_decay, corrected).
     """
-    job = train_job(problem, name, steps, seed, mixup)
+    fn = run_fn(problem, name, steps, mixup=mixup)
+    tables = jnp.asarray(np.asarray(tables, np.float32))
+    if knobs is None:
+        batched = jax.vmap(lambda tb, *a: fn(tb, *a, None, True), in_axes=(0,) + (None,) * 6)
+        args = (tables, *data_args(problem, seed))
+    else:
+        batched = jax.vmap(
+            lambda tb, kn, *a: fn(tb, *a, tuple(kn), True), in_axes=(0, 0) + (None,) * 6
+        )
+        args = (tables, jnp.asarray(knobs, jnp.float32), *data_args(problem, seed))
+    key = ("rows", problem.name, problem.sizes, name, _round(steps)[1], tables.shape[0], mixup)
+    label = f"{name}{' + mixup' if mixup else ''}: {tables.shape[0]} runs on {problem.name}"
+    return Job(key, batched, args, label)
+
+
+def single_job(problem: Problem, name: str, steps: int, seed: int = 0):
+    """One run (not vmapped) whose learning-rate table is its first argument: the sweep's loop."""
+    fn = run_fn(problem, name, steps)
+    args = (jnp.asarray(constant(TRAIN_LR.get(name, 1e-2), steps)), *data_args(problem, seed))
+    key = ("single", problem.name, problem.sizes, name, _round(steps)[1])
+    return Job(key, lambda tb, *a: fn(tb, *a, None, True), args, f"single run of {name}")
+
+
+def runs_of(problem: Problem, steps: int, out) -> list[Run]:
+    """Split a ``rows_job`` result into one ``Run`` per row (NumPy arrays: no eager JAX ops)."""
+    params, losses, first, acc, (final, train_acc) = jax.tree.map(np.asarray, out)
+    every, steps = _round(steps)
+    evals = every * np.arange(1, acc.shape[1] + 1)
+    return [
+        Run(
+            losses[i],
+            acc[i],
+            evals,
+            float(train_acc[i]),
+            float(final[i]),
+            steps,
+            jax.tree.map(lambda a, i=i: a[i], params),
+            float(first[i]),
+        )
+        for i in range(losses.shape[0])
+    ]
+
+
+def run_rows(job: Job):
+    """``(output, compile seconds, run seconds)`` of a rows job (compiled once, cached)."""
     executable, compile_s = compiled(job.key, job.fn, *job.args)
-    args = job.args if lr is None else (jnp.asarray(lr, jnp.float32), *job.args[1:])
-    out, run_s = timed(executable, *args)
-    return _run(problem, steps, out, compile_s, run_s)
+    out, run_s = timed(executable, *job.args)
+    return out, compile_s, run_s
+
+
+# The lessons' four variants of Adam, as data: (l2, weight_decay, corrected).
+LESSONS = {
+    "adamw": (0.0, WEIGHT_DECAY, 1.0),
+    "adam+l2": (WEIGHT_DECAY, 0.0, 1.0),
+    "adam": (0.0, 0.0, 1.0),
+    "adam (no bias corr.)": (0.0, 0.0, 0.0),
+}
+
+
+def lessons_job(steps: int, seed: int = 0):
+    """One program for the four variants of Adam in ``LESSONS`` on the spiral."""
+    tables = np.stack([constant(TRAIN_LR["adam"], steps)] * len(LESSONS))
+    knobs = np.asarray(list(LESSONS.values()), np.float32)
+    return rows_job(spiral(seed), "lesson", tables, steps, seed, knobs=knobs)
+
+
+def lessons(steps: int, seed: int = 0) -> dict:
+    """``{variant: Run}`` for the four variants of Adam in ``LESSONS``."""
+    out, _, _ = run_rows(lessons_job(steps, seed))
+    return dict(zip(LESSONS, runs_of(spiral(seed), steps, out)))
 
 
 class MixupStudy(NamedTuple):
@@ -190,37 +233,30 @@ def mixup_job(steps: int, seeds=(0, 1, 2), name: str = "adam"):
     """One program for both arms of the mixup study over every seed (vmap over 2 x seeds)."""
     problems = [shapes(s) for s in seeds]
     per_seed = [data_args(p, s) for p, s in zip(problems, seeds)]
-    stack = lambda *xs: jnp.stack(xs)
-    batched = jax.tree.map(stack, *(per_seed + per_seed))  # [2 * seeds, ...]
+    batched = jax.tree.map(lambda *xs: jnp.stack(xs), *(per_seed + per_seed))  # [2 * seeds]
     mix = jnp.repeat(jnp.asarray([False, True]), len(seeds))
-    lr = jnp.full((2 * len(seeds),), TRAIN_LR[name], jnp.float32)
-    fn = jax.vmap(run_fn(problems[0], name, steps, mixup=True))
+    tables = jnp.asarray(np.stack([constant(TRAIN_LR[name], steps)] * (2 * len(seeds))))
+    fn = run_fn(problems[0], name, steps, mixup=True)
+    batched_fn = jax.vmap(lambda tb, p, k, x, y, xt, yt, m: fn(tb, p, k, x, y, xt, yt, None, m))
     key = ("mixup", name, _round(steps)[1], tuple(seeds))
-    return Job(key, fn, (lr, *batched, mix), f"{name} with and without mixup on shapes")
+    return Job(key, batched_fn, (tables, *batched, mix), f"{name} with and without mixup")
 
 
 def mixup_study(steps: int, seeds=(0, 1, 2), name: str = "adam") -> MixupStudy:
     """Adam on the small shapes set, with and without mixup, for each seed."""
     job = mixup_job(steps, seeds, name)
     executable, _ = compiled(job.key, job.fn, *job.args)
-    params, _, _, acc, _ = executable(*job.args)
+    _, _, _, acc, (_, train_acc) = jax.tree.map(np.asarray, executable(*job.args))
     k = len(seeds)
-    problems = [shapes(s) for s in seeds]
-    train_acc = np.array(
-        [
-            float(mlp_accuracy(jax.tree.map(lambda a, i=i: a[i], params), *problems[i % k].train))
-            for i in range(2 * k)
-        ]
-    ).reshape(2, k)
-    acc = np.asarray(acc).reshape(2, k, -1)
+    acc = acc.reshape(2, k, -1)
     every, _ = _round(steps)
-    return MixupStudy(
-        tuple(seeds), train_acc, acc[:, :, -1], acc, every * np.arange(1, acc.shape[-1] + 1)
-    )
+    evals = every * np.arange(1, acc.shape[-1] + 1)
+    return MixupStudy(tuple(seeds), train_acc.reshape(2, k), acc[:, :, -1], acc, evals)
 
 
 def schedule_tables(steps: int, peak: float) -> dict:
     """The schedule zoo at peak learning rate ``peak``: ``{name: values [steps]}``."""
+    steps = _round(steps)[1]
     t = jnp.arange(steps)
     warm = max(1, steps // 10)
     zoo = {
@@ -232,29 +268,6 @@ def schedule_tables(steps: int, peak: float) -> dict:
         "wsd": gradtx.wsd_schedule(0.0, peak, warm, steps - warm - steps // 5, steps // 5),
     }
     return {n: np.asarray(jnp.broadcast_to(s(t), t.shape), np.float32) for n, s in zoo.items()}
-
-
-def schedules_job(steps: int, name: str, peak: float, seed: int = 0):
-    """One program that trains the spiral under every schedule of the zoo (vmap)."""
-    problem = spiral(seed)
-    tables = schedule_tables(_round(steps)[1], peak)
-    fn = jax.vmap(run_fn(problem, name, steps, schedule=True), in_axes=(0,) + (None,) * 6)
-    args = (jnp.asarray(np.stack(list(tables.values()))), *data_args(problem, seed))
-    key = ("schedules", name, _round(steps)[1], tuple(tables))
-    return Job(key, fn, args, f"{name} under {len(tables)} schedules"), tables
-
-
-def schedule_study(steps: int, name: str = "momentum", peak: float = 0.1, seed: int = 0):
-    """``(tables, losses)``: each schedule's values and the training loss it produces."""
-    job, tables = schedules_job(steps, name, peak, seed)
-    executable, _ = compiled(job.key, job.fn, *job.args)
-    _, losses, _, _, final = executable(*job.args)
-    losses = np.asarray(losses)
-    return (
-        tables,
-        {n: losses[i] for i, n in enumerate(tables)},
-        dict(zip(tables, np.asarray(final))),
-    )
 
 
 def decision_grid(params, resolution: int = 100, lim: float = 1.1):
