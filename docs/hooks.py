@@ -4,7 +4,8 @@
   (``gradtx`` and each of its public subpackages that exists when the site is built), so a name
   added to an ``__all__`` gets its entry without anyone editing the docs. A name is documented
   once, on the page of the most specific public module that exports it.
-- ``docs/guide/*.md`` and ``notebooks/*.ipynb`` join the navigation on their own.
+- ``docs/guide/*.md`` and ``notebooks/*.ipynb`` join the navigation on their own, and any other
+  page under ``docs/`` that the fixed navigation lacks goes under "More".
 
 Everything here runs offline; ``tests/test_docs.py`` imports ``api_pages`` to check coverage.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import re
 import sys
 from pathlib import Path
 
@@ -215,6 +217,18 @@ def _title(path: Path) -> str:
 def _nav(pages: list[dict]) -> list:
     guides = sorted((DOCS / "guide").glob("*.md"), key=_title)
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    nav = _fixed_nav(pages, guides, notebooks)
+    listed = set(re.findall(r"'([^']+\.md)'", repr(nav)))
+    others = sorted(
+        p.relative_to(DOCS).as_posix()
+        for p in DOCS.rglob("*.md")
+        if "notebooks" not in p.relative_to(DOCS).parts
+    )
+    more = [{_title(DOCS / rel): rel} for rel in others if rel not in listed]
+    return nav + ([{"More": more}] if more else [])
+
+
+def _fixed_nav(pages, guides, notebooks) -> list:
     return [
         {"Home": "index.md"},
         {"Getting started": "getting-started.md"},
