@@ -50,15 +50,15 @@ def surface_panels(surfaces, paths, out_png):
 def curves(panels, out_png, *, ylabel, logy=True, xlabel="step"):
     """One panel per ``(title, {name: ys or (xs, ys)})`` item, a line per series.
 
-    A panel may be ``(title, series, ylabel)`` to override the y label; xs default to the
-    index (the step).
+    A panel may be ``(title, series, ylabel)`` or ``(title, series, ylabel, logy)`` to override
+    the y label and scale; xs default to the index (the step).
     """
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     for ax, (title, series, *label) in zip(axes[0], panels):
         for name, ys in series.items():
             xs, ys = ys if isinstance(ys, tuple) else (np.arange(len(ys)), ys)
             ax.plot(np.asarray(xs), np.asarray(ys), color=COLORS.get(name), lw=1.2, label=name)
-        if logy:
+        if label[1] if len(label) > 1 else logy:
             ax.set_yscale("log")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel(xlabel)

@@ -337,7 +337,12 @@ def _schedules(report, out, runs):
     _plots.curves(
         [
             ("learning rate", dict(tables), "learning rate"),
-            ("spiral, momentum", {n: _smooth(v, 10) for n, v in losses.items()}, "training loss"),
+            (
+                "spiral, momentum",
+                {n: _smooth(v, 10) for n, v in losses.items()},
+                "training loss (log scale)",
+                True,
+            ),
         ],
         out / "schedules.png",
         ylabel="",
