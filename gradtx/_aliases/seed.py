@@ -1,7 +1,7 @@
-"""The seed's optimizers, each a chain of the small transforms.
+"""The seven optimizers of the CS231n lecture, each a chain of the small transforms.
 
 With default options each reproduces the update rule of the CS231n notes exactly (see
-``shared/seed/REFERENCE.md``); the transforms named in each chain hold the math.
+``docs/reference/update-rules.md``); the transforms named in each chain hold the math.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def adagrad(
 ) -> GradientTransformation:
     """AdaGrad: chain(scale_by_rss(initial_accumulator_value, eps), scale_by_learning_rate).
 
-    Defaults are the seed's and PyTorch's (accumulator from 0, eps outside the root, 1e-10).
+    Defaults are the CS231n notes' and PyTorch's (accumulator from 0, eps outside the root, 1e-10).
     """
     return maximizing(
         chain(
@@ -74,7 +74,7 @@ def rmsprop(
 ) -> GradientTransformation:
     """RMSProp: chain(scale_by_rms(...), trace(momentum) if given, scale_by_learning_rate).
 
-    Defaults are the seed's and PyTorch's (decay 0.99, eps outside the root, nu from 0).
+    Defaults are the CS231n notes' and PyTorch's (decay 0.99, eps outside the root, nu from 0).
     """
     return maximizing(
         chain(
@@ -106,7 +106,7 @@ def adam(
 ) -> GradientTransformation:
     """Adam: chain(scale_by_adam(b1, b2, eps, eps_root), scale_by_learning_rate).
 
-    Defaults are the seed's (1e-3, 0.9, 0.999, 1e-8), bias correction from t = 1.
+    Defaults are the CS231n notes' (1e-3, 0.9, 0.999, 1e-8), bias correction from t = 1.
     """
     return maximizing(
         chain(
