@@ -23,6 +23,7 @@ def microbatch(
     in_axes=0,
     num_real_microbatches=None,
 ):
+    """optax's ``microbatch``: gradtx's ``microbatch`` (sums in the result's dtype)."""
     return _mb.microbatch(
         fun,
         argnums,
@@ -45,6 +46,7 @@ def micro_vmap(
     accumulator=_CONCAT,
     num_real_microbatches=None,
 ):
+    """optax's ``micro_vmap``: gradtx's ``micro_vmap`` (sums in the result's dtype)."""
     return _mb.micro_vmap(
         fun,
         in_axes,
@@ -70,6 +72,7 @@ def micro_grad(
     metrics_fn=lambda x: None,
     num_real_microbatches=None,
 ):
+    """optax's ``micro_grad``: gradtx's ``micro_grad`` (sums in the result's dtype)."""
     return _mb.micro_grad(
         fun,
         has_aux,
