@@ -29,7 +29,7 @@ from tests.registry import OPTAX_CASES
 
 optax = pytest.importorskip("optax")
 
-MODULES = ("", "contrib", "schedules", "transforms", "tree", "tree_utils")
+MODULES = ("", "contrib", "schedules", "transforms", "tree", "tree_utils", "microbatching")
 # Dialect names without an OPTAX_CASE, and where they are checked instead.
 CHECKED_ELSEWHERE = {
     "inject_hyperparams": "test_hyperparams (optax parity of injected Adam)",
@@ -59,6 +59,7 @@ CHECKED_ELSEWHERE = {
     "incremental_update": "test_averaging",
     "periodic_update": "test_averaging",
     "safe_increment": "test_tree",
+    "microbatch": "test_microbatching compares gradtx.microbatching with optax's",
 }
 
 
