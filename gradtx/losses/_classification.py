@@ -238,12 +238,13 @@ def sigmoid_focal_loss(logits, labels, *, alpha=None, gamma=2.0):
 # ----------------------------------------------------------------------------- margin losses
 
 
-def _float_pair(where_, name, scores, other):
+def _scores_and_targets(scores, targets):
+    """Both in the compute dtype of the scores (float if the scores are integers), and the
+    dtype of the result (that of floating scores)."""
     scores = jnp.asarray(scores)
-    dt = c.compute_dtype(scores) if jnp.issubdtype(scores.dtype, jnp.floating) else None
-    dt = dt or jnp.result_type(float)
-    out = scores.dtype if jnp.issubdtype(scores.dtype, jnp.floating) else dt
-    return c.up(scores, dt), c.up(other, dt), out
+    floating = jnp.issubdtype(scores.dtype, jnp.floating)
+    dt = c.compute_dtype(scores) if floating else jnp.result_type(float)
+    return c.up(scores, dt), c.up(targets, dt), (scores.dtype if floating else dt)
 
 
 def hinge_loss(predictor_outputs, targets):
@@ -259,9 +260,7 @@ def hinge_loss(predictor_outputs, targets):
     References:
         Cortes and Vapnik, Support-Vector Networks, Machine Learning 1995.
     """
-    s, t, out = _float_pair(
-        "gradtx.losses.hinge_loss", "predictor_outputs", predictor_outputs, targets
-    )
+    s, t, out = _scores_and_targets(predictor_outputs, targets)
     return jnp.maximum(0, 1 - s * t).astype(out)
 
 
@@ -280,7 +279,7 @@ def perceptron_loss(predictor_outputs, targets):
     """
     where_ = "gradtx.losses.perceptron_loss"
     c.check_same_shape(where_, "predictor_outputs", predictor_outputs, "targets", targets)
-    s, t, out = _float_pair(where_, "predictor_outputs", predictor_outputs, targets)
+    s, t, out = _scores_and_targets(predictor_outputs, targets)
     return jnp.maximum(0, -s * t).astype(out)
 
 
