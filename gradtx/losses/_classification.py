@@ -388,7 +388,7 @@ def multiclass_sparsemax_loss(scores, labels):
 def _kl_inputs(where_, log_predictions, targets, targets_name):
     log_predictions = c.check_floating(where_, "log_predictions", log_predictions)
     targets = c.check_floating(where_, targets_name, targets)
-    dt = jnp.promote_types(c.compute_dtype(log_predictions), c.compute_dtype(targets))
+    dt = c.wider(c.compute_dtype(log_predictions), c.compute_dtype(targets))
     return c.up(log_predictions, dt), c.up(targets, dt), log_predictions.dtype
 
 

@@ -51,6 +51,13 @@ def compute_dtype(x) -> jnp.dtype:
     return acc_dtype(jnp.result_type(x))
 
 
+def wider(a, b) -> jnp.dtype:
+    """The wider of two floating dtypes (an explicit choice; strict promotion forbids the
+    implicit one)."""
+    a, b = jnp.dtype(a), jnp.dtype(b)
+    return a if a.itemsize >= b.itemsize else b
+
+
 def up(x, dtype) -> jax.Array:
     """``x`` (array or number) cast to the compute dtype."""
     return jnp.asarray(x).astype(dtype)

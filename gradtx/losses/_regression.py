@@ -121,7 +121,7 @@ def cosine_similarity(predictions, targets, *, epsilon=0.0, axis=-1, where=None)
     where_ = "gradtx.losses.cosine_similarity"
     predictions = c.check_floating(where_, "predictions", predictions)
     targets = c.check_floating(where_, "targets", targets)
-    dt = jnp.promote_types(c.compute_dtype(predictions), c.compute_dtype(targets))
+    dt = c.wider(c.compute_dtype(predictions), c.compute_dtype(targets))
     eps = c.up(epsilon, dt)
 
     def unit(v):

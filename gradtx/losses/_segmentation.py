@@ -94,7 +94,7 @@ def dice_loss(
             raise ValueError(
                 f"{where_}: class_weights has shape {class_weights.shape}; expected [num_classes]."
             )
-        loss = loss * class_weights.astype(dt)
+        loss = loss * class_weights.astype(dt).reshape((1,) * (loss.ndim - 1) + (-1,))
     if ignore_background and probs.shape[-1] > 1:
         loss = loss[..., 1:]
     if reduction == "mean":

@@ -21,7 +21,8 @@ def _wide_dtype(*trees) -> jnp.dtype:
     dt = jnp.dtype(jnp.float32)
     for tree in trees:
         for leaf in jax.tree.leaves(tree):
-            dt = jnp.promote_types(dt, acc_dtype(jnp.result_type(leaf)))
+            leaf_dt = acc_dtype(jnp.result_type(leaf))
+            dt = leaf_dt if leaf_dt.itemsize > dt.itemsize else dt
     return dt
 
 

@@ -19,7 +19,7 @@ def _unit_simplex(x):
     n = x.shape[-1]
     u = -jnp.sort(-x, axis=-1)
     css = jnp.cumsum(u, axis=-1)
-    k = jnp.arange(1, n + 1, dtype=x.dtype)
+    k = jnp.arange(1, n + 1, dtype=x.dtype).reshape((1,) * (x.ndim - 1) + (n,))
     rho = jnp.sum(u - (css - 1) / k > 0, axis=-1, keepdims=True)
     css_rho = jnp.take_along_axis(css, rho - 1, axis=-1)
     tau = (css_rho - 1) / rho.astype(x.dtype)
