@@ -229,9 +229,13 @@ def test_multiclass_sparsemax_loss_definition():
         s = p > 0
         want.append(-row[k] + 0.5 * np.sum(row[s] ** 2 - tau**2) + 0.5)
     with jax.enable_x64(True):
-        close(L.multiclass_sparsemax_loss(z, labels), np.array(want))
         # the gradient is sparsemax(z) - one_hot(label) (Martins and Astudillo, eq. 17)
-        g = jax.grad(lambda v: jnp.sum(L.multiclass_sparsemax_loss(v, labels)))(jnp.asarray(z))
+        value_and_grad = jax.value_and_grad(
+            lambda v: jnp.sum(L.multiclass_sparsemax_loss(v, labels)), has_aux=False
+        )
+        per_example = jax.jit(lambda v: L.multiclass_sparsemax_loss(v, labels))(z)
+        close(per_example, np.array(want))
+        _, g = jax.jit(value_and_grad)(jnp.asarray(z))
         onehot = np.eye(K)[labels]
         close(g, np.stack([np_sparsemax(r)[0] for r in z]) - onehot)
 
@@ -522,12 +526,7 @@ def test_gradients_match_finite_differences():
 
     with jax.enable_x64(True):
         points = [jnp.asarray(p, jnp.float64) for p in points]
-        jitted = jax.jit(total)
-        check_grads(jitted, (points,), order=1, modes=("rev",))
-        # and each loss's gradient on its own is finite and not identically zero
-        grads = jax.grad(jitted)(points)
-        for (name, _, _), g in zip(cases, grads):
-            assert np.all(np.isfinite(g)) and np.any(g != 0), name
+        check_grads(jax.jit(total), (points,), order=1, modes=("rev",))
 
 
 def test_gradients_finite_at_the_edges():

@@ -178,9 +178,11 @@ def test_simplex_gradient_and_sparsemax_jacobian():
     x = jnp.asarray(RNG.normal(size=7))
     with jax.enable_x64(True):
         x = x.astype(jnp.float64)
-        check_grads(lambda v: P.projection_simplex(v, 1.3), (x,), order=1, modes=("rev",))
-        jac = jax.jacobian(P.projection_simplex)(x)
-        s = (np.asarray(P.projection_simplex(x)) > 0).astype(np.float64)
+        check_grads(jax.jit(lambda v: P.projection_simplex(v, 1.3)), (x,), 1, modes=("rev",))
+        jac, p = jax.jit(
+            lambda v: (jax.jacobian(P.projection_simplex)(v), P.projection_simplex(v))
+        )(x)
+        s = (np.asarray(p) > 0).astype(np.float64)
         np.testing.assert_allclose(jac, np.diag(s) - np.outer(s, s) / s.sum(), atol=1e-14)
 
 
@@ -188,7 +190,7 @@ def test_dtypes_and_mixed_trees():
     """Each leaf keeps its dtype (bf16 next to float32 under strict promotion); the tree-wide
     sums are in float32 at least."""
     tree = {"a": jnp.asarray([3.0, -1.0, 0.5], jnp.bfloat16), "b": jnp.asarray([2.0, 0.25])}
-    for fn in (
+    fns = (
         P.projection_simplex,
         P.projection_l1_ball,
         P.projection_l2_ball,
@@ -197,17 +199,21 @@ def test_dtypes_and_mixed_trees():
         P.projection_linf_ball,
         P.projection_non_negative,
         P.projection_hypercube,
-    ):
-        out = fn(tree)
-        assert out["a"].dtype == jnp.bfloat16 and out["b"].dtype == jnp.float32, fn.__name__
-    out = P.projection_simplex(tree)
-    total = float(jnp.sum(out["a"].astype(jnp.float32)) + jnp.sum(out["b"]))
-    assert abs(total - 1.0) < 1e-2
-    # a scale per leaf, and a batch of scales under vmap
-    box = P.projection_hypercube(tree, {"a": 1.0, "b": 0.1})
-    np.testing.assert_allclose(np.asarray(box["b"]), [0.1, 0.1])
+    )
     radii = jnp.asarray([0.5, 1.0, 4.0])
-    norms = jax.vmap(lambda r: gradtx.global_norm(P.projection_l2_ball(tree, r)))(radii)
+
+    def everything(t):
+        outs = [fn(t) for fn in fns]
+        box = P.projection_hypercube(t, {"a": 1.0, "b": 0.1})  # a scale per leaf
+        norms = jax.vmap(lambda r: gradtx.global_norm(P.projection_l2_ball(t, r)))(radii)
+        return outs, box, norms
+
+    outs, box, norms = jax.jit(everything)(tree)
+    for fn, out in zip(fns, outs):
+        assert out["a"].dtype == jnp.bfloat16 and out["b"].dtype == jnp.float32, fn.__name__
+    total = float(jnp.sum(outs[0]["a"].astype(jnp.float32)) + jnp.sum(outs[0]["b"]))
+    assert abs(total - 1.0) < 1e-2
+    np.testing.assert_allclose(np.asarray(box["b"]), [0.1, 0.1])
     np.testing.assert_allclose(np.asarray(norms), [0.5, 1.0, 3.79], rtol=1e-2)
     with pytest.raises(ValueError, match="lower must be"):
         P.projection_box(tree, {"a": 0.0}, 1.0)
