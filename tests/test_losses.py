@@ -684,7 +684,8 @@ def test_dialect_losses_equal_optax():
 
     cases = _optax_cases()
     names = {c[0] for c in cases} | {"make_fenchel_young_loss"}
-    assert names == set(dialect_losses.__all__) == set(optax.losses.__dir__()) & names
+    public = {n for n in dir(optax.losses) if not n.startswith("_")}
+    assert names == set(dialect_losses.__all__) == public
 
     def run(module):
         return {n: getattr(module, n)(*a, **k) for n, a, k in cases}
@@ -707,3 +708,20 @@ def test_dialect_losses_equal_optax():
         fy_g = dialect_losses.make_fenchel_young_loss(jax.scipy.special.logsumexp)
         x, y = cases[0][1]
         np.testing.assert_allclose(fy_g(x, y), fy_o(x, y), rtol=1e-12)
+
+
+def test_dialect_signatures_equal_optax():
+    """Names, order, kinds and defaults of every argument, for the losses and projections."""
+    optax = pytest.importorskip("optax")
+    import inspect
+
+    import gradtx.compat.optax.losses as dialect_losses
+    import gradtx.compat.optax.projections as dialect_projections
+
+    for theirs, ours in ((optax.losses, dialect_losses), (optax.projections, dialect_projections)):
+        for name in ours.__all__:
+            want = inspect.signature(getattr(theirs, name)).parameters
+            got = inspect.signature(getattr(ours, name)).parameters
+            assert [(p.name, p.kind, p.default) for p in got.values()] == [
+                (p.name, p.kind, p.default) for p in want.values()
+            ], name
