@@ -160,11 +160,6 @@ NAMES: dict[str, tuple[str, ...]] = {
         "rmsprop",
         "rprop",
         "safe_increment",
-        # the next three are in dir(optax) (optax/__init__.py assigns them) but not in
-        # optax.__all__; optax programs use them as optax.<name>
-        "safe_softmax_cross_entropy",
-        "sigmoid_focal_loss",
-        "squared_error",
         "safe_int32_increment",
         "safe_norm",
         "safe_root_mean_squares",
