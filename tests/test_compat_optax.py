@@ -29,7 +29,17 @@ from tests.registry import OPTAX_CASES
 
 optax = pytest.importorskip("optax")
 
-MODULES = ("", "contrib", "schedules", "transforms", "tree", "tree_utils", "microbatching")
+MODULES = (
+    "",
+    "contrib",
+    "losses",
+    "microbatching",
+    "projections",
+    "schedules",
+    "transforms",
+    "tree",
+    "tree_utils",
+)
 # Dialect names without an OPTAX_CASE, and where they are checked instead.
 CHECKED_ELSEWHERE = {
     "inject_hyperparams": "test_hyperparams (optax parity of injected Adam)",
