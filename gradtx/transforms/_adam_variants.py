@@ -167,9 +167,8 @@ def scale_by_amsgrad(
     _checks.check_number(where, "eps_root", eps_root, low=0.0)
 
     def init(params):
-        mu = tree_zeros_like(params, mu_dtype)
-        zeros = tree_zeros_like(params)
-        return ScaleByAmsgradState(jnp.zeros((), jnp.int32), mu, zeros, tree_zeros_like(params))
+        mu, nu, nu_max = (tree_zeros_like(params, d) for d in (mu_dtype, None, None))
+        return ScaleByAmsgradState(jnp.zeros((), jnp.int32), mu, nu, nu_max)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -302,6 +301,7 @@ def scale_by_radam(
     updates = r * mu_hat / denom    if rho_t > threshold
               mu_hat                otherwise
 
+    r is 0 where the root's argument is not positive, which only a threshold below 4 reaches.
     eps is added to the root of the raw second moment, as in torch.optim.RAdam and the
     authors' code; ``eps_on_corrected=True`` adds eps and eps_root to the corrected moment,
     denom = sqrt(nu / (1 - b2 ** t) + eps_root) + eps, as optax 0.2.8 does. torch tests
@@ -351,7 +351,8 @@ def scale_by_radam(
             rho_inf = 2 / as_dtype(1 - b2, dt) - 1
             rho_t = rho_inf - 2 * t * (1 - correction) / correction
             ratio = (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
-            r = jnp.sqrt(jnp.maximum(ratio, 0))
+            defined = ratio > 0  # rho_t > 4 (or < 2); the double where keeps gradients finite
+            r = jnp.where(defined, jnp.sqrt(jnp.where(defined, ratio, 1)), 0)
             m, v = m.astype(dt), v.astype(dt)
             e, e_root = as_dtype(eps, dt), as_dtype(eps_root, dt)
             if eps_on_corrected:

@@ -44,9 +44,9 @@ ENTRIES = [
     E(gradtx.scale_by_yogi, {}, sweep="b2", sweep_values=(0.9, 0.99, 0.999)),
     E(
         gradtx.scale_by_yogi,
-        {"mu_starts_at_accumulator": True},
-        sweep="initial_accumulator_value",
-        sweep_values=(1e-6, 1e-3, 0.1),
+        {"mu_starts_at_accumulator": True, "initial_accumulator_value": 1e-3},
+        sweep="b1",
+        sweep_values=(0.0, 0.5, 0.9),
         label="optax",
     ),
     E(gradtx.scale_by_adan, {}, sweep="b2", sweep_values=(0.5, 0.92, 0.99)),
