@@ -339,7 +339,8 @@ def test_matches_torch(case):
 
 
 def test_amsgrad_flag_keeps_adam_unchanged():
-    """amsgrad=False builds exactly the chain of before: scale_by_adam's state, same numerics."""
+    """amsgrad=False builds the chain of before (scale_by_adam and its state); True swaps in
+    scale_by_amsgrad; AMSGrad has no Nesterov form."""
     params = example_params()
     state = gradtx.adam(amsgrad=False).init(params)
     assert type(state[0]) is gradtx.ScaleByAdamState
