@@ -1,5 +1,6 @@
 """gradtx: composable, pure gradient transformations for JAX, in optax's protocol."""
 
+from gradtx import contrib, schedules, transforms, tree, tree_utils  # noqa: F401 (submodules)
 from gradtx._aliases.adam_variants import (
     adabelief,
     adamax,
@@ -136,6 +137,7 @@ from gradtx.transforms import (
     masked,
     measure_with_ema,
     monitor,
+    multi_transform,
     named_chain,
     normalize_by_update_norm,
     param_group_labels,
@@ -249,6 +251,7 @@ __all__ = [
     "measure_with_ema",
     "mixup",
     "monitor",
+    "multi_transform",
     "nadam",
     "nadamw",
     "named_chain",

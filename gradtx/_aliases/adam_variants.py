@@ -8,8 +8,6 @@ moments, or, with ``decoupled_weight_decay=True``, the decoupled decay (AdamW's)
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from gradtx._aliases._common import maximizing
 from gradtx._core.base import GradientTransformation, chain, identity
 from gradtx.transforms._adam_variants import (
@@ -32,7 +30,7 @@ def _l2(weight_decay, decoupled: bool = False):
     return identity() if weight_decay is None or decoupled else add_l2_penalty(weight_decay)
 
 
-def _decoupled(weight_decay, decoupled: bool = True, mask: Callable | None = None):
+def _decoupled(weight_decay, decoupled: bool = True, mask=None):
     """AdamW's decoupled decay (before the learning rate): none when None or not decoupled."""
     if weight_decay is None or not decoupled:
         return identity()
@@ -66,7 +64,7 @@ def adamaxw(
     b2=0.999,
     eps=1e-8,
     weight_decay=1e-2,
-    mask: Callable | None = None,
+    mask=None,
     *,
     maximize: bool = False,
 ) -> GradientTransformation:
@@ -157,7 +155,7 @@ def nadamw(
     eps_root=0.0,
     mu_dtype=None,
     weight_decay=1e-2,
-    mask: Callable | None = None,
+    mask=None,
     momentum_decay=4e-3,
     *,
     maximize: bool = False,
@@ -268,7 +266,7 @@ def adan(
     eps=1e-8,
     eps_root=0.0,
     weight_decay=None,
-    mask: Callable | None = None,
+    mask=None,
     *,
     diff_weight=None,
     maximize: bool = False,

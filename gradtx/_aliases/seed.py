@@ -6,8 +6,6 @@ With default options each reproduces the update rule of the CS231n notes exactly
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from gradtx._aliases._common import maximizing
 from gradtx._core.base import GradientTransformation, chain, identity
 from gradtx.transforms._adam_variants import scale_by_amsgrad
@@ -147,7 +145,7 @@ def adamw(
     *,
     mu_dtype=None,
     nesterov: bool = False,
-    mask: Callable | None = None,
+    mask=None,
     amsgrad: bool = False,
     maximize: bool = False,
 ) -> GradientTransformation:

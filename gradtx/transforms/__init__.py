@@ -57,6 +57,7 @@ from gradtx.transforms._combine import (
     MaskedState,
     PartitionState,
     masked,
+    multi_transform,
     named_chain,
     partition,
 )
@@ -151,6 +152,7 @@ __all__ = [
     "masked",
     "measure_with_ema",
     "monitor",
+    "multi_transform",
     "named_chain",
     "normalize_by_update_norm",
     "param_group_labels",
