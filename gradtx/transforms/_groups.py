@@ -258,9 +258,11 @@ def param_groups(
 ) -> GradientTransformation:
     """One optimizer per parameter group, each with its group's settings, as a partition.
 
-    For a group g (lr_scale, weight_decay, hyperparams), its leaves are updated by
-    optimizer(**{**hyperparams, **g.hyperparams, learning_rate: hyperparams["learning_rate"]
-    * g.lr_scale, weight_decay: g.weight_decay (if set)}); frozen groups get zero updates.
+    updates[leaf] = optimizer_g(updates)[leaf], g the group of leaf, where
+        optimizer_g = optimizer(**{**hyperparams, **g.hyperparams,
+                                   learning_rate: hyperparams["learning_rate"] * g.lr_scale,
+                                   weight_decay: g.weight_decay (if set)})
+    and frozen groups get zero updates.
     The state is ``PartitionState({group name: that group's state})``.
 
     Args:

@@ -98,6 +98,7 @@ class OptaxCase:
     extra_args: dict[str, Any] = dataclasses.field(default_factory=dict)
     kind: str = "transform"  # or "schedule"
     scalar_leaf: bool = True  # False where optax fails on a 0-d leaf (optax's sm3)
+    float32: bool = True  # False for a case whose arguments name float64 (run under x64 only)
     steps: int = 10
     rtol: float = 1e-10
     atol: float = 1e-12

@@ -178,5 +178,6 @@ OPTAX_CASES = {
             "dtype_momentum": jnp.float64,  # float32 averages would round the 1e-7 apart
         },
         rtol=_F32_SCHEDULE,
+        float32=False,
     ),
 }
