@@ -21,9 +21,9 @@ Updates = Any
 OptState = Any
 ScalarOrSchedule = Any  # a number, an array, or a schedule count -> value
 MaskOrFn = Any  # a tree of bools, or a function params -> such a tree
-TransformInitFn = Callable[[Params], OptState]
-TransformUpdateFn = Callable[..., tuple[Updates, OptState]]
-TransformUpdateExtraArgsFn = TransformUpdateFn
+TransformInitFn = Any  # a Callable: init(params) -> state
+TransformUpdateFn = Any  # a Callable: update(updates, state, params=None, **extra_args)
+TransformUpdateExtraArgsFn = Any  # the same: gradtx has one update signature
 
 
 def safe_norm(x, min_norm, ord=None, axis=None, keepdims: bool = False):  # noqa: A002
@@ -98,8 +98,10 @@ def stateless_with_tree_map(f: Callable) -> GradientTransformation:
 def with_extra_args_support(tx) -> GradientTransformation:
     """``tx`` as a transform whose update takes (and passes on where it can) extra arguments.
 
+    updates = tx(updates)
+
     gradtx transforms already take them; a foreign transform gets them only if its update
-    accepts ``**kwargs``. updates = tx(updates).
+    accepts ``**kwargs``.
     """
 
     def update(updates, state, params=None, **extra_args):
