@@ -46,7 +46,10 @@ def _two_loop(q, dparams, dupdates, rho, gamma, newest):
         return _axpy(-alpha, _slot(dupdates, i), q), alpha
 
     q, alphas = jax.lax.scan(backward, q, newest_first)
-    r = jax.tree.map(lambda x: (gamma.astype(acc_dtype(x.dtype)) * x).astype(x.dtype), q)
+    r = jax.tree.map(
+        lambda x: (gamma.astype(acc_dtype(x.dtype)) * x.astype(acc_dtype(x.dtype))).astype(x.dtype),
+        q,
+    )
 
     def forward(r, i_alpha):
         i, alpha = i_alpha
