@@ -60,6 +60,7 @@ def lbfgs(
     scale_init_precond: bool = True,
     linesearch=_ZOOM,
     *,
+    skip_nonpositive_curvature: bool = True,
     maximize: bool = False,
 ) -> GradientTransformation:
     """L-BFGS: chain(scale_by_lbfgs, scale(-1) or scale_by_learning_rate, linesearch).
@@ -70,10 +71,15 @@ def lbfgs(
     Wolfe; ``linesearch=None`` for none). With a line search, update takes value, grad and
     value_fn; ``value_and_grad_from_state(value_fn)`` reuses the search's last evaluation.
     Defaults are optax's (memory 10, as SciPy's L-BFGS-B; torch.optim.LBFGS keeps 100).
+    skip_nonpositive_curvature: see scale_by_lbfgs (optax: False).
     """
     return maximizing_objective(
         chain(
-            scale_by_lbfgs(memory_size, scale_init_precond),
+            scale_by_lbfgs(
+                memory_size,
+                scale_init_precond,
+                skip_nonpositive_curvature=skip_nonpositive_curvature,
+            ),
             scale(-1.0) if learning_rate is None else scale_by_learning_rate(learning_rate),
             identity() if linesearch is None else linesearch,
         ),

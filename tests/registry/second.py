@@ -28,13 +28,6 @@ OBJECTIVE = {"value": _half_sum_squares(_P), "grad": _P, "value_fn": _half_sum_s
 
 ENTRIES = [
     E(gradtx.scale_by_lbfgs, {"memory_size": 3}, needs_params=True),
-    E(
-        gradtx.lbfgs,
-        {"learning_rate": 0.1, "linesearch": None, "memory_size": 4},
-        sweep="learning_rate",
-        needs_params=True,
-        label="no-linesearch",
-    ),
     E(gradtx.lbfgs, {}, needs_params=True, extra_args=OBJECTIVE),
     E(
         gradtx.scale_by_zoom_linesearch,
