@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 import gradtx
 from tests.registry._entry import E, OptaxCase, example_params
@@ -54,7 +55,22 @@ NOT_TRANSFORMS = {
     "power_iteration": "linear algebra: dominant eigenpair of a matrix or operator",
 }
 
+# The parity test's tree (tests/test_compat_optax.py: w (3, 2), b (2,), s ()) with a fixed
+# objective: NumPy arrays and a Python float, so they fit its float64 and float32 runs alike.
+_PARITY_OBJECTIVE = {
+    "value": 0.7,
+    "grad": {"w": np.full((3, 2), 0.5), "b": np.asarray([-0.3, 0.2]), "s": np.asarray(0.2)},
+    "value_fn": _half_sum_squares,
+}
+
 OPTAX_CASES = {
     "scale_by_lbfgs": OptaxCase(kwargs={"memory_size": 4}),
     "lbfgs": OptaxCase(kwargs={"linesearch": None, "memory_size": 4}),
+    "lbfgs#zoom": OptaxCase(kwargs={"memory_size": 4}, extra_args=_PARITY_OBJECTIVE),
+    "scale_by_zoom_linesearch": OptaxCase(
+        kwargs={"max_linesearch_steps": 8}, extra_args=_PARITY_OBJECTIVE
+    ),
+    "scale_by_backtracking_linesearch": OptaxCase(
+        kwargs={"max_backtracking_steps": 8, "store_grad": True}, extra_args=_PARITY_OBJECTIVE
+    ),
 }
