@@ -36,6 +36,7 @@ MODULES = (
     "microbatching",
     "projections",
     "schedules",
+    "second_order",
     "transforms",
     "tree",
     "tree_utils",
@@ -83,6 +84,8 @@ CHECKED_ELSEWHERE = {
     "scale_gradient": "test_numerics",
     "stateless_with_tree_map": "test_numerics",
     "with_extra_args_support": "test_numerics (with optax's scale)",
+    "power_iteration": "test_second_order (the known largest eigenvalue)",
+    "value_and_grad_from_state": "test_second_order (no re-evaluation after the line search)",
 }
 
 

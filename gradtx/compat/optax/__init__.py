@@ -18,6 +18,7 @@ from gradtx.compat.optax import (  # noqa: F401 (the submodules, as optax.contri
     microbatching,
     projections,
     schedules,
+    second_order,
     transforms,
     tree,
     tree_utils,
