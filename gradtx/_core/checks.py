@@ -87,10 +87,9 @@ def check_number(
         raise TypeError(f"{where}: {name}={value!r} is a bool; expected a number.")
     if isinstance(value, np.bool_ | np.ndarray) and np.asarray(value).dtype == np.bool_:
         raise TypeError(f"{where}: {name}={value!r} is a bool; expected a number.")
-    number = concrete_number(value)
-    if number is None:
+    shown, value = value, concrete_number(value)
+    if value is None:
         return
-    value = number
     lo_ok = low is None or (value > low if low_open else value >= low)
     hi_ok = high is None or (value < high if high_open else value <= high)
     if value != value:  # NaN
@@ -102,7 +101,7 @@ def check_number(
     lo = "-inf" if low is None else f"{low:g}"
     hi = "inf" if high is None else f"{high:g}"
     raise ValueError(
-        f"{where}: {name}={value!r} is out of range; expected {name} in {left}{lo}, {hi}{right}."
+        f"{where}: {name}={shown!r} is out of range; expected {name} in {left}{lo}, {hi}{right}."
         + (f" {hint}" if hint else "")
     )
 

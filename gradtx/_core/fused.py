@@ -106,7 +106,7 @@ def tree_accumulate(updates, acc, keep=None, add=None, power: int = 1):
     single = enabled()
 
     def leaf(g, a, negate):
-        dt = acc_dtype(a.dtype)
+        stored, dt = a.dtype, acc_dtype(a.dtype)
         g, a = g.astype(dt), a.astype(dt)
         k = None if keep is None else as_dtype(keep, dt)
         c = None if add is None else as_dtype(add, dt)
@@ -123,7 +123,7 @@ def tree_accumulate(updates, acc, keep=None, add=None, power: int = 1):
         total = _term(k, a, negate) + g_term
         total = -total if negate else total
         if power == 2:
-            total = _clamp_to_finite(total, a.dtype)
+            total = _clamp_to_finite(total, stored)
         return total
 
     new = tree_map_none(lambda g, a: leaf(g, a, False).astype(a.dtype), updates, acc)

@@ -431,7 +431,7 @@ def load_state(path: str | os.PathLike, like, *, strict: bool = True):
         zf, declared = _open(path)
         with zf:
             specs = {k: (d.shape, d.dtype) for k, d in declared.items()}
-            want, cast = _fit(like, specs, strict, "gradtx.load_state")
+            want, cast = _fit(like, specs, strict, f"gradtx.load_state({path!r})")
             values = {
                 k: _read_array(zf, declared[k].member, declared[k].dtype, declared[k].shape, None)
                 for k in want

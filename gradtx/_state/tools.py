@@ -164,9 +164,8 @@ def tree_set(state, values: dict[str, Any] | None = None, /, **kwargs):
                 continue
             stored = np.asarray(_cast_like(parent[key], v, where, path))
             if stored.ndim == 0 and not isinstance(v, bool):
-                given = _checks.concrete_number(v)
-                if given is not None:  # the value as the user wrote it, for the message
-                    parent.check_value(key, given, where)
+                if _checks.concrete_number(v) is not None:  # as the user wrote it
+                    parent.check_value(key, v, where)
                 parent.check_value(key, stored.item(), where)  # and as the optimizer sees it
         state = _set(state, path, value, where, path)
     return state
