@@ -68,7 +68,7 @@ def test_1_header_declaring_a_terabyte_is_refused_before_allocating(tmp_path):
         },
     )
     assert os.path.getsize(path) < 1000
-    with pytest.raises(ValueError, match=r"(?s)huge.npz.*mismatched x: saved float32\[274877906944\]"):
+    with pytest.raises(ValueError, match=r"(?s)huge.npz.*saved float32\[274877906944\]"):
         gradtx.load_state(path, like={"x": jnp.zeros(3)})
     with pytest.raises(ValueError, match=r"huge.npz.*more than max_bytes"):
         gradtx.read_state_dict(path)
