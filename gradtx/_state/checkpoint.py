@@ -23,7 +23,6 @@ import math
 import os
 import stat
 import tempfile
-import time
 import zipfile
 from typing import NamedTuple
 
@@ -40,7 +39,6 @@ _META = "__gradtx__"
 MAX_HEADER_BYTES = 1 << 24  # the JSON header: 16 MiB is about 200,000 entries
 DEFAULT_MAX_BYTES = 1 << 34  # arrays read without `like`: 16 GiB unless max_bytes says more
 _CHUNK = 1 << 24  # arrays are read in 16 MiB pieces
-_STALE_AFTER_S = 2.0  # a temporary file this old that nobody holds is a killed save's
 
 
 def _storable(x: np.ndarray) -> np.ndarray:
@@ -113,23 +111,31 @@ def _target(path: str) -> tuple[str, int | None]:
     return real, stat.S_IMODE(st.st_mode)
 
 
-def _lock(fd) -> bool:
-    """Hold an exclusive advisory lock on an open temporary file (False where unsupported)."""
-    try:
-        import fcntl
+def _locked_temp(folder: str, base: str) -> tuple[int, str]:
+    """A new temporary file next to the target, held under an exclusive advisory lock.
 
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except (ImportError, OSError):
-        return False
+    Another save's cleanup removes only temporary files it can lock. Between the file's
+    creation and its lock such a cleanup may remove it; then the file has no name any more
+    (``st_nlink == 0``) and a new one is made.
+    """
+    while True:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{base}.", suffix=".tmp")
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except (ImportError, OSError):
+            return fd, tmp  # no advisory locks here: cleanups do not run either
+        if os.fstat(fd).st_nlink > 0:
+            return fd, tmp
+        os.close(fd)
 
 
 def _remove_stale(folder: str, base: str, keep: str) -> None:
     """Delete the temporary files of earlier saves to ``base`` that were killed mid-save.
 
-    A save holds an exclusive lock on its temporary file while writing it, so a file that can
-    be locked, and is older than a moment (the gap between its creation and its lock), belongs
-    to no live save. Files of other names are never touched.
+    A save holds an exclusive lock on its temporary file from its creation to its rename, so
+    a file that can be locked belongs to no live save. Files of other names are never touched.
     """
     try:
         import fcntl
@@ -152,7 +158,7 @@ def _remove_stale(folder: str, base: str, keep: str) -> None:
             continue
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or time.time() - st.st_mtime < _STALE_AFTER_S:
+            if not stat.S_ISREG(st.st_mode):
                 continue
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.remove(full)
@@ -168,7 +174,8 @@ def save_state(path: str | os.PathLike, state) -> None:
     The file is written to a temporary file in the same folder (``.NAME.*.tmp``), flushed and
     fsync-ed, then renamed over ``path`` with ``os.replace``, and the folder is fsync-ed. A
     crash at any point leaves either the previous file or the new one, never a mixture. A
-    killed save may leave its temporary file; the next save to the same path removes it.
+    killed save may leave its temporary file; the next save to the same path removes it
+    (each save holds a lock on its own temporary file, so concurrent saves are safe).
 
     ``path`` must be a new file, an existing regular file (its permission bits are kept) or a
     symbolic link to one: the link is followed and its target replaced, so the link keeps
@@ -182,7 +189,7 @@ def save_state(path: str | os.PathLike, state) -> None:
     folder = os.path.dirname(os.path.abspath(target))
     base = os.path.basename(target)
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{base}.", suffix=".tmp")
+        fd, tmp = _locked_temp(folder, base)
     except OSError as err:
         raise type(err)(
             err.errno,
@@ -190,8 +197,9 @@ def save_state(path: str | os.PathLike, state) -> None:
             "Nothing was written; the previous checkpoint, if any, is unchanged",
             folder,
         ) from err
-    _lock(fd)
+    lock_fd = os.dup(fd)  # the same open file: its lock lasts until after the rename
     try:
+        _remove_stale(folder, base, tmp)
         os.fchmod(fd, mode if mode is not None else 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             _write(f, state)
@@ -211,7 +219,8 @@ def save_state(path: str | os.PathLike, state) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    _remove_stale(folder, base, tmp)
+    finally:
+        os.close(lock_fd)
     dir_fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
