@@ -31,6 +31,7 @@ class Entry:
     # some slots of bf16 params are kept in float32 by design (e.g. MultiSteps' accumulator)
     float32_slots: bool = False
     complex_ok: bool = False  # complex64 params and gradients are supported (property tests)
+    any_tree: bool = True  # runs on any parameter tree (False: it names the example's keys)
 
     @property
     def name(self) -> str:

@@ -193,8 +193,9 @@ ENTRIES = [
                 lambda x: "matrix" if _is_matrix(x) else "other", p
             ),
         },
+        any_tree=False,
     ),
-    E(gradtx.freeze, {"mask": lambda p: {"w": True, "b": False, "block": True}}),
+    E(gradtx.freeze, {"mask": lambda p: {"w": True, "b": False, "block": True}}, any_tree=False),
     E(gradtx.set_to_zero, {}),
     E(
         gradtx.selective_transform,
@@ -211,6 +212,7 @@ ENTRIES = [
             ],
         },
         needs_params=True,
+        any_tree=False,
     ),
     # accumulation
     E(
