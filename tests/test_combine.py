@@ -164,17 +164,82 @@ def test_masked_prefix_mask_and_nesting():
         np.testing.assert_array_equal(leaf(outs[0], *path), leaf(g, *path))
 
 
-def test_masked_without_params_uses_updates():
+def test_mask_function_needs_params_and_a_tree_does_not():
+    """A mask function is evaluated on the params only: never guessed from the updates."""
     tx = gradtx.masked(gradtx.scale(2.0), is_matrix)
-    u, _ = tx.update(nested_grads(0), tx.init(nested_params()))
+    state = tx.init(nested_params())
+    with pytest.raises(ValueError, match="mask is a function of the parameters, but update was"):
+        tx.update(nested_grads(0), state)
+    fixed = gradtx.masked(gradtx.scale(2.0), jax.tree.map(lambda x: x.ndim > 1, nested_params()))
+    u, _ = fixed.update(nested_grads(0), fixed.init(nested_params()))
     np.testing.assert_allclose(u["enc"]["w"], 2 * nested_grads(0)["enc"]["w"])
     np.testing.assert_array_equal(u["s"], nested_grads(0)["s"])
 
 
+def test_dtype_mask_in_mixed_precision_keeps_its_state():
+    """The mask sees bf16 params at init and at update, though the gradients are float32."""
+    params = {"w": jnp.ones(3, jnp.bfloat16), "v": jnp.ones(2, jnp.float32)}
+    grads = {"w": jnp.ones(3, jnp.float32), "v": jnp.ones(2, jnp.float32)}
+    is_bf16 = lambda p: jax.tree.map(lambda x: x.dtype == jnp.bfloat16, p)  # noqa: E731
+    tx = gradtx.masked(gradtx.sgd(0.1, momentum=0.9), is_bf16)
+    u, state = tx.update(grads, tx.init(params), params)
+    assert state.inner_state[0].trace["v"] is None and state.inner_state[0].trace["w"] is not None
+    np.testing.assert_allclose(np.asarray(u["w"], np.float32), -0.1)  # transformed
+    np.testing.assert_array_equal(np.asarray(u["v"]), 1.0)  # untouched
+
+
+def test_masks_and_labels_as_trees_equal_functions():
+    params = nested_params()
+    tree = jax.tree.map(lambda x: x.ndim > 1, params)
+    labels = jax.tree.map(lambda x: "mat" if x.ndim > 1 else "vec", params)
+    pairs = [
+        (gradtx.masked(gradtx.adam(0.1), tree), gradtx.masked(gradtx.adam(0.1), is_matrix)),
+        (gradtx.freeze(tree), gradtx.freeze(is_matrix)),
+        (gradtx.add_decayed_weights(0.1, tree), gradtx.add_decayed_weights(0.1, is_matrix)),
+        (gradtx.adamw(0.1, mask=tree), gradtx.adamw(0.1, mask=is_matrix)),
+        (
+            gradtx.selective_transform(gradtx.sgd(0.1), freeze_mask=tree),
+            gradtx.selective_transform(gradtx.sgd(0.1), freeze_mask=is_matrix),
+        ),
+        (
+            gradtx.partition({"mat": gradtx.adam(0.1), "vec": gradtx.sgd(0.1)}, labels),
+            gradtx.multi_transform(
+                {"mat": gradtx.adam(0.1), "vec": gradtx.sgd(0.1)},
+                lambda p: jax.tree.map(lambda x: "mat" if x.ndim > 1 else "vec", p),
+            ),
+        ),
+    ]
+    for as_tree, as_fn in pairs:
+        got, _ = run(as_tree, 2)
+        want, _ = run(as_fn, 2)
+        chex.assert_trees_all_equal(got, want)
+    # a prefix tree: one flag for a whole subtree
+    prefix = {"enc": True, "dec": False, "empty": {}, "s": False}
+    got, _ = run(gradtx.masked(gradtx.scale(3.0), prefix), 1)
+    np.testing.assert_allclose(got[0]["enc"]["b"], 3 * nested_grads(0)["enc"]["b"], rtol=1e-6)
+    np.testing.assert_array_equal(got[0]["s"], nested_grads(0)["s"])
+    # a bare bool freezes (or keeps) everything, as optax's freeze
+    frozen, _ = run(gradtx.freeze(True), 1)
+    assert all(float(jnp.abs(x).max()) == 0.0 for x in jax.tree.leaves(frozen[0]))
+
+
+def test_a_mask_tree_of_the_wrong_structure_fails_at_init_naming_the_path():
+    params = nested_params()
+    bad = {"enc": {"w": True, "bias": False}, "dec": False, "empty": {}, "s": True}
+    with pytest.raises(ValueError, match=r"at enc it has the keys \['bias', 'w'\], the param"):
+        gradtx.masked(gradtx.scale(2.0), bad).init(params)
+    with pytest.raises(ValueError, match=r"at enc it has the keys"):
+        gradtx.adamw(1e-3, mask=bad).update(
+            nested_grads(0), gradtx.adamw(1e-3).init(params), params
+        )
+    with pytest.raises(ValueError, match=r"at the root it has the keys"):
+        gradtx.partition({"a": gradtx.sgd(0.1)}, {"w": "a"}).init(params)
+
+
 def test_masked_errors():
     params = nested_params()
-    with pytest.raises(TypeError, match="mask=lambda p: tree"):
-        gradtx.masked(gradtx.scale(2.0), {"enc": True})
+    with pytest.raises(TypeError, match="expected a function params -> tree, or a tree"):
+        gradtx.masked(gradtx.scale(2.0), None)
     bad = gradtx.masked(gradtx.scale(2.0), lambda p: jax.tree.map(lambda x: jnp.asarray(True), p))
     with pytest.raises(TypeError, match="at 'dec/0'; expected a Python bool"):
         bad.init(params)
@@ -223,8 +288,8 @@ def test_partition_errors_name_labels_and_paths():
     ints = gradtx.partition({"adam": gradtx.adam(0.01)}, lambda p: jax.tree.map(lambda x: 0, p))
     with pytest.raises(TypeError, match="has 0 at 'dec/0'; expected a string label"):
         ints.init(params)
-    with pytest.raises(TypeError, match="param_labels=lambda p: tree"):
-        gradtx.partition({"adam": gradtx.adam(0.01)}, {"enc": "adam"})
+    with pytest.raises(ValueError, match=r"param_labels is not shaped like the parameters"):
+        gradtx.partition({"adam": gradtx.adam(0.01)}, {"enc": "adam"}).init(params)
 
 
 # freeze, set_to_zero, selective_transform
@@ -242,8 +307,6 @@ def test_set_to_zero_and_freeze():
     np.testing.assert_array_equal(outs[1]["s"], 0.0)
     np.testing.assert_array_equal(outs[1]["dec"][0], g["dec"][0])
     check_jit_once_ensemble(tx)
-    with pytest.raises(TypeError, match="mask=lambda p: tree"):
-        gradtx.freeze(True)
 
 
 def test_selective_transform_trains_only_unfrozen_leaves():

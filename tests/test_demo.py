@@ -1,12 +1,13 @@
 """The ``gradtx`` command end to end in --quick mode, and the seed's lessons as assertions.
 
-Trajectories are checked against NumPy float64 implementations of the seed's rules (written
-here, from REFERENCE.md) with the demo's own learning rates; the command's runs reuse compiled
-programs within this module (``gradtx.demo._jit``), so the file stays fast.
+Trajectories are checked against NumPy float64 implementations of the CS231n rules (written
+here, from docs/reference/update-rules.md) with the demo's own learning rates; the command's
+runs reuse compiled programs within this module (``gradtx.demo._jit``), so the file stays fast.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import sys
 
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 import gradtx
-from gradtx.demo import _cli, _surfaces
+from gradtx.demo import _cli, _report, _sections, _surfaces, _train
 from gradtx.demo._optimizers import SEED_NAMES, adam_without_bias_correction
 
 matplotlib_image = pytest.importorskip("matplotlib.image")
@@ -77,16 +78,13 @@ def test_trajectories_match_the_seed_rules(surface):
 
 def test_lesson_momentum_beats_sgd_in_the_ill_conditioned_valley():
     s = _surfaces.BY_NAME["ill_conditioned"]
-    reach = {
-        n: _surfaces.steps_to(_surfaces.losses(s, _surfaces.trajectory(s, n, 300)), 1e-2)
-        for n in ("sgd", "momentum", "nesterov")
-    }
+    paths = {n: _surfaces.trajectory(s, n, 300) for n in ("sgd", "momentum", "nesterov")}
+    reach = {n: _surfaces.steps_to(_surfaces.losses(s, p), 1e-2) for n, p in paths.items()}
     assert reach["sgd"] is not None
     assert reach["momentum"] < reach["sgd"] / 2 and reach["nesterov"] < reach["sgd"] / 2
-    sgd = _surfaces.trajectory(s, "sgd", 20)
+    sgd = paths["sgd"][:21]  # no noise on this surface: a prefix of a longer run
     assert np.all(np.diff(np.sign(sgd[:, 1])) != 0), "SGD zig-zags across the valley"
-    mom = _surfaces.trajectory(s, "momentum", 80)
-    assert mom[:, 0].max() > 0.5, "momentum overshoots the minimum along x"
+    assert paths["momentum"][:81, 0].max() > 0.5, "momentum overshoots the minimum along x"
 
 
 def test_lesson_saddle_stalls_sgd_not_adam():
@@ -142,7 +140,71 @@ TRAIN_PNGS = ["train_loss.png", "train_accuracy.png", "spiral_boundaries.png"]
 def test_surfaces_command(tmp_path, capsys):
     assert _cli.main(["surfaces", "--quick", "--out", str(tmp_path)]) == 0
     _check_report(tmp_path, SURFACE_PNGS)
-    assert "surfaces [########################] 28/28" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # not a terminal: one line per phase, no carriage returns
+    assert re.search(r"^surfaces: 3/3 in [\d.]+ s$", err, flags=re.M) and "\r" not in err
+    md = (tmp_path / "summary.md").read_text()
+    assert "ill_conditioned (" in md and "momentum is faster" in md
+    assert "Table: Final loss on each surface" in md
+
+
+def test_progress_redraws_only_on_a_terminal():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    for stream, live in ((Tty(), True), (io.StringIO(), False)):
+        bar = _report.Progress(2, "phase", stream=stream)
+        bar.step("a")
+        bar.step("b")
+        bar.close()
+        text = stream.getvalue()
+        assert ("\r" in text) == live
+        assert text.count("\n") == 1
+        if not live:
+            assert re.fullmatch(r"phase: 2/2 in [\d.]+ s\n", text)
+
+
+def test_surface_sentences_follow_the_data():
+    s = _surfaces.BY_NAME
+    still = np.tile([[-2.0, 1e-3]], (61, 1))  # never moves: stays near the saddle
+    moving = np.linspace([-2.0, 1e-3], [0.0, 1.0], 61)
+    paths = {name: {"sgd": still, "momentum": still, "adagrad": still} for name in s}
+    paths["saddle"] = {"sgd": still, "adam": moving}
+    text = _surfaces.lessons(paths)
+    assert "does not zig-zag" in text["ill_conditioned"]
+    assert "does not overshoot" in text["ill_conditioned"]
+    assert "momentum is not faster" in text["ill_conditioned"]
+    assert "(loss above 0.2; the saddle's is 0.25): sgd;" in text["saddle"]
+    assert "at a minimum (loss below 1e-2): adam" in text["saddle"]
+    assert "does not lower it here" in text["noisy"]
+    assert "within 0.05 of the minimum (1, 1): none" in text["rosenbrock"]
+
+
+def test_mixup_sentence_follows_the_data():
+    def study(test_plain, test_mix, train_plain, train_mix):
+        arr = lambda a, b: np.array([a, b], np.float64)
+        return _train.MixupStudy(
+            (0, 1, 2), arr(train_plain, train_mix), arr(test_plain, test_mix), None, None
+        )
+
+    text, gap, spread = _sections.mixup_verdict(
+        study([0.80, 0.81, 0.79], [0.86, 0.87, 0.85], [1.0, 1.0, 1.0], [0.9, 0.92, 0.91])
+    )
+    assert np.isclose(gap, 0.06) and np.isclose(spread, 0.02)
+    assert "raises held-out accuracy by 0.060" in text and "trading training fit" in text
+    text, _, _ = _sections.mixup_verdict(
+        study([0.650, 0.60, 0.70], [0.636, 0.62, 0.69], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0])
+    )
+    assert "within the seed-to-seed spread" in text and "no effect shown" in text
+
+
+def test_mixup_study_runs_every_seed_in_one_program(tmp_path):
+    study = _train.mixup_study(20, (0, 1, 2))
+    assert study.test_accuracy.shape == (2, 3) and study.curves.shape[:2] == (2, 3)
+    assert np.all((study.test_accuracy >= 0) & (study.test_accuracy <= 1))
+    _sections._mixup(_report.Report("t"), tmp_path, study)
+    assert (tmp_path / "lessons_mixup.png").exists()
 
 
 def test_train_command_with_variants(tmp_path):
@@ -151,7 +213,7 @@ def test_train_command_with_variants(tmp_path):
     _check_report(tmp_path, TRAIN_PNGS)
     md = (tmp_path / "summary.md").read_text()
     assert "| adam+l2 |" in md and "| adam (no bias corr.) |" in md and "| adamw |" not in md
-    # --mixup trains on mixed batches; its runs are exercised by the demo's lessons section.
+    # --mixup trains on mixed batches; the demo's lessons section runs the mixup study.
     args = _cli.parse(["train", "--mixup", "--decay", "adamw"])
     assert args.mixup and args.bias_correction and args.decay == "adamw"
 
@@ -160,25 +222,39 @@ def test_sweep_command(tmp_path):
     assert _cli.main(["sweep", "--quick", "--out", str(tmp_path), "--optimizers", "sgd,adam"]) == 0
     _check_report(tmp_path, ["sweep.png"])
     rows = [r for r in (tmp_path / "summary.md").read_text().splitlines() if r.startswith("| sgd")]
-    assert len(rows) == 1
+    assert len(rows) == 1 and "| yes |" in rows[0]  # the best value is inside the grid
 
 
-def test_demo_command(tmp_path):
-    # After the tests above, only adam's runs, adamw's spiral and the mixup run still compile.
-    argv = ["--quick", "--out", str(tmp_path), "--optimizers", "adam"]
-    assert _cli.main(argv) == 0  # demo is the default
-    pngs = SURFACE_PNGS + TRAIN_PNGS + ["lessons.png", "lessons_mixup.png", "sweep.png"]
+def test_demo_command(tmp_path, capsys):
+    # After the tests above, only momentum's program (with the schedule zoo) and the lessons'
+    # still compile.
+    argv = ["demo", "--quick", "--out", str(tmp_path), "--optimizers", "adam"]
+    assert _cli.main(argv) == 0
+    pngs = SURFACE_PNGS + TRAIN_PNGS + ["lessons.png", "sweep.png", "schedules.png"]
     _check_report(tmp_path, pngs)
     md = (tmp_path / "summary.md").read_text()
-    assert "shapes test acc, Adam / Adam + mixup" in md
+    assert "The mixup study (Adam on the shapes, three seeds) runs without --quick." in md
     first = re.search(r"first update norm.*\| ([\d.e-]+) / ([\d.e-]+) \|", md)
     assert float(first.group(2)) > 3 * float(first.group(1))
+    out = capsys.readouterr().out
+    assert "Table: The schedule zoo on the spiral" in out  # stdout tables carry captions
+
+
+def test_bare_command_prints_help_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert _cli.main([]) == 0
+    assert "gradtx demo" in capsys.readouterr().out
+    assert not (tmp_path / "gradtx-demo").exists()
+    with pytest.raises(SystemExit) as exit_info:
+        _cli.main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"gradtx {gradtx.__version__}"
 
 
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--optimizers", "sgd,lion"], "unknown optimizer(s) lion"),
+        (["demo", "--optimizers", "sgd,lion"], "unknown optimizer(s) lion"),
         (["train", "--steps", "0"], "expected a positive integer, got 0"),
         (["train", "--decay", "l1"], "invalid choice: 'l1'"),
         (["surfaces", "--bogus"], "unrecognized arguments: --bogus"),
@@ -194,5 +270,5 @@ def test_argument_errors_are_one_line(argv, message, capsys):
 
 def test_missing_matplotlib_says_how_to_install(monkeypatch, capsys, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    assert _cli.main(["--out", str(tmp_path)]) == 1
+    assert _cli.main(["demo", "--out", str(tmp_path)]) == 1
     assert capsys.readouterr().err == _cli.INSTALL_HINT + "\n"

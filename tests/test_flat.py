@@ -28,6 +28,19 @@ PER_LEAF = {
     "freeze",
     "selective_transform",
     "param_groups",
+    # one norm, mean or accumulator per leaf (trust ratios, layer-wise and factored moments)
+    "scale_by_trust_ratio",
+    "scale_by_param_block_norm",
+    "scale_by_param_block_rms",
+    "lamb",
+    "lars",
+    "fromage",
+    "scale_by_novograd",
+    "novograd",
+    "scale_by_sm3",
+    "sm3",
+    "scale_by_factored_rms",
+    "adafactor",
 }
 # Entries whose params are not a plain tree (lookahead's LookaheadParams): not flattenable as is.
 ELEMENTWISE = [e for e in ENTRIES if e.factory.__name__ not in PER_LEAF and e.params_fn is None]

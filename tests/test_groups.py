@@ -172,3 +172,42 @@ def test_group_hyperparams_and_default_settings():
     want = -LR * (0.5 * np.asarray(g[0]["layer"]["kernel"]) + np.asarray(g[1]["layer"]["kernel"]))
     np.testing.assert_allclose(u1["layer"]["kernel"], want, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(u1["head"]["bias"], -2 * LR * np.asarray(g[1]["head"]["bias"]))
+
+
+def test_groups_match_flax_nnx_state_paths():
+    """nnx.State paths end in '/value'; '*/bias' must still select conv1/bias/value."""
+    nnx = pytest.importorskip("flax.nnx")
+
+    class Net(nnx.Module):
+        def __init__(self, rngs):
+            self.conv1 = nnx.Linear(3, 4, rngs=rngs)
+            self.head = nnx.Linear(4, 2, rngs=rngs)
+
+    _, state = nnx.split(Net(nnx.Rngs(0)), nnx.Param)
+    groups = [gradtx.ParamGroup("bias", "*/bias", weight_decay=0.0)]
+    labels = gradtx.param_group_labels(state, groups, default=gradtx.ParamGroup("rest"))
+    flat = {
+        "/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path): label
+        for path, label in jax.tree_util.tree_leaves_with_path(labels)
+    }
+    assert flat == {
+        "conv1/bias/value": "bias",
+        "conv1/kernel/value": "rest",
+        "head/bias/value": "bias",
+        "head/kernel/value": "rest",
+    }
+    tx = gradtx.param_groups(
+        gradtx.adamw,
+        {"learning_rate": 0.1, "weight_decay": 0.5},
+        groups,
+        default=gradtx.ParamGroup("rest"),
+    )
+    grads = jax.tree.map(jnp.zeros_like, state)
+    updates, _ = tx.update(grads, tx.init(state), state)
+    # zero gradients: only the decayed kernels move (biases have weight_decay 0)
+    assert float(jnp.abs(updates["conv1"]["bias"][...]).max()) == 0.0
+    np.testing.assert_allclose(
+        np.asarray(updates["conv1"]["kernel"][...]),
+        -0.1 * 0.5 * np.asarray(state["conv1"]["kernel"][...]),
+        rtol=1e-6,
+    )

@@ -59,3 +59,33 @@ def test_gradtx_optimizer_with_optax_helpers():
     u, state = tx.update(example_grads(0), state, params)
     want = jax.tree.map(lambda g: -0.1 * g, example_grads(0))
     chex.assert_trees_all_close(u, want, rtol=1e-6)
+
+
+def _plateau_scales(tx, losses):
+    """The learning-rate scale reduce_on_plateau reaches inside ``tx`` after these losses."""
+    params = {"w": jax.numpy.ones(2)}
+    state = tx.init(params)
+    for loss in losses:
+        _, state = tx.update({"w": jax.numpy.ones(2)}, state, params, loss=loss)
+    return float(gradtx.tree_get(state, "scale"))
+
+
+def test_extra_args_inside_optax_chain_and_multisteps():
+    """optax.chain and optax.MultiSteps strip keyword arguments from any transform that is not
+    optax's own GradientTransformationExtraArgs, so reduce_on_plateau never sees loss=. Wrapping
+    the gradtx transform in that type (one line, no gradtx change) makes them pass; gradtx.chain
+    passes them as it is."""
+    losses = [jax.numpy.asarray(1.0)] * 4
+    plateau = dict(patience=1, factor=0.5)
+    reached = _plateau_scales(gradtx.chain(gradtx.reduce_on_plateau(**plateau)), losses)
+    assert reached < 1.0  # the plateau was seen
+    with pytest.raises(ValueError, match="no loss= was passed"):  # optax dropped loss=
+        _plateau_scales(optax.chain(gradtx.reduce_on_plateau(**plateau)), losses)
+    wrapped = optax.chain(
+        optax.GradientTransformationExtraArgs(*gradtx.reduce_on_plateau(**plateau))
+    )
+    assert _plateau_scales(wrapped, losses) == reached
+    multi = optax.MultiSteps(
+        optax.GradientTransformationExtraArgs(*gradtx.reduce_on_plateau(**plateau)), 1
+    )
+    assert _plateau_scales(multi, losses) == reached

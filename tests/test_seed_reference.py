@@ -1,6 +1,6 @@
 """The seed's optimizers against NumPy float64 implementations of its pseudo-code.
 
-The references below are written from shared/seed/REFERENCE.md, one function per rule, on
+The references below are written from docs/reference/update-rules.md, one function per rule, on
 NumPy float64 arrays; they share nothing with gradtx. Each optimizer runs 25 steps on a nested
 tree with mixed shapes and a scalar leaf, where the gradient depends on the current parameters
 (so any error compounds): to 1e-10 relative in float64 and 1e-5 in float32.

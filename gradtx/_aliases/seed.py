@@ -1,12 +1,10 @@
-"""The seed's optimizers, each a chain of the small transforms.
+"""The seven optimizers of the CS231n lecture, each a chain of the small transforms.
 
 With default options each reproduces the update rule of the CS231n notes exactly (see
-``shared/seed/REFERENCE.md``); the transforms named in each chain hold the math.
+``docs/reference/update-rules.md``); the transforms named in each chain hold the math.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from gradtx._aliases._common import maximizing
 from gradtx._core.base import GradientTransformation, chain, identity
@@ -50,7 +48,7 @@ def adagrad(
 ) -> GradientTransformation:
     """AdaGrad: chain(scale_by_rss(initial_accumulator_value, eps), scale_by_learning_rate).
 
-    Defaults are the seed's and PyTorch's (accumulator from 0, eps outside the root, 1e-10).
+    Defaults are the CS231n notes' and PyTorch's (accumulator from 0, eps outside the root, 1e-10).
     """
     return maximizing(
         chain(
@@ -76,7 +74,7 @@ def rmsprop(
 ) -> GradientTransformation:
     """RMSProp: chain(scale_by_rms(...), trace(momentum) if given, scale_by_learning_rate).
 
-    Defaults are the seed's and PyTorch's (decay 0.99, eps outside the root, nu from 0).
+    Defaults are the CS231n notes' and PyTorch's (decay 0.99, eps outside the root, nu from 0).
     """
     return maximizing(
         chain(
@@ -108,7 +106,7 @@ def adam(
 ) -> GradientTransformation:
     """Adam: chain(scale_by_adam(b1, b2, eps, eps_root), scale_by_learning_rate).
 
-    Defaults are the seed's (1e-3, 0.9, 0.999, 1e-8), bias correction from t = 1.
+    Defaults are the CS231n notes' (1e-3, 0.9, 0.999, 1e-8), bias correction from t = 1.
     """
     return maximizing(
         chain(
@@ -129,7 +127,7 @@ def adamw(
     *,
     mu_dtype=None,
     nesterov: bool = False,
-    mask: Callable | None = None,
+    mask=None,
     maximize: bool = False,
 ) -> GradientTransformation:
     """AdamW: Adam with decay decoupled from the moments and multiplied by the learning rate.

@@ -51,6 +51,8 @@ def identity() -> GradientTransformation:
 def stateless(fn: Callable[[Updates, Params], Updates]) -> GradientTransformation:
     """Build a transform without state from ``fn(updates, params) -> updates``.
 
+    updates = fn(updates, params)
+
     Example:
         >>> import jax, gradtx
         >>> halve = gradtx.stateless(lambda u, p: jax.tree.map(lambda g: g / 2, u))

@@ -65,17 +65,26 @@ def check_number(
     low_open: bool = False,
     high_open: bool = False,
     schedule_ok: bool = False,
+    none_ok: bool = False,
     hint: str = "",
 ):
     """Check a hyperparameter given as a Python number against its range.
 
     ``where`` is the public name of the transform being built, ``name`` the argument's name.
     Python numbers and NumPy scalars (or 0-d NumPy arrays) are checked; JAX arrays and tracers
-    pass unchecked; a callable passes when ``schedule_ok``.
+    pass unchecked; a callable passes when ``schedule_ok``, None only when ``none_ok``.
     """
     spec = dict(low=low, high=high, low_open=low_open, high_open=high_open, hint=hint)
     for calls in _recording:
         calls.append((where, name, value, spec))
+    if value is None:
+        if none_ok:
+            return
+        raise TypeError(
+            f"{where}: {name}=None; expected a number"
+            + (", an array or a schedule." if schedule_ok else " or an array.")
+            + (f" {hint}" if hint else "")
+        )
     if callable(value):
         if schedule_ok:
             return

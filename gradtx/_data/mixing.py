@@ -1,4 +1,4 @@
-"""Data-side regularisation from the seed: mixup and cutmix, as pure jittable functions.
+"""Data-side regularisation from the CS231n lecture: mixup and cutmix, as pure jittable functions.
 
 Both pair every example with a partner drawn by a random permutation of the batch and draw one
 mixing weight per example from Beta(alpha, alpha). Labels are either probabilities / one-hot

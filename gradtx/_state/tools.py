@@ -82,11 +82,15 @@ def _get(node, path):
     return node
 
 
-def tree_get(state, name: str):
+_NO_DEFAULT = object()
+
+
+def tree_get(state, name: str, default=_NO_DEFAULT):
     """The value in ``state`` at ``name``: a field, key or path suffix, e.g. ``"learning_rate"``.
 
-    Raises KeyError listing the candidate paths when ``name`` is ambiguous, and the names
-    present when it matches nothing.
+    Raises KeyError listing the candidate paths when ``name`` is ambiguous. When ``name``
+    matches nothing, returns ``default`` if one is given (as optax's ``tree_get``), else raises
+    KeyError listing the names present.
 
     Example:
         >>> import gradtx
@@ -94,6 +98,8 @@ def tree_get(state, name: str):
         >>> float(gradtx.tree_get(tx.init({"w": 1.0}), "learning_rate"))
         0.1...
     """
+    if default is not _NO_DEFAULT and not find_paths(state, name):
+        return default
     return _get(state, _resolve(state, name, "gradtx.tree_get"))
 
 

@@ -1,4 +1,4 @@
-"""The ``gradtx`` command: ``demo`` (the default), ``surfaces``, ``train`` and ``sweep``."""
+"""The ``gradtx`` command: ``demo``, ``surfaces``, ``train`` and ``sweep``; bare, it prints help."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 from gradtx.demo._optimizers import SEED_NAMES
+
+QUICK_NAMES = ("sgd", "momentum", "adam")  # --quick's optimizers unless --optimizers is given
 
 COMMANDS = ("demo", "surfaces", "train", "sweep")
 INSTALL_HINT = 'gradtx: the demo draws with matplotlib; install it with: pip install "gradtx[demo]"'
@@ -49,30 +51,39 @@ def build_parser():
         default=Path("gradtx-demo"),
         help="folder for index.html, summary.md and the PNGs (./gradtx-demo/)",
     )
-    common.add_argument("--quick", action="store_true", help="a smoke run: fewer steps and data")
+    common.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: three optimizers, fewer steps and learning rates, no mixup study",
+    )
     common.add_argument(
         "--steps",
         type=_positive,
         default=None,
-        help="training steps (train: 1000, sweep: 300; surfaces: per surface)",
+        help="training steps (train and sweep: 1000, 150 with --quick; surfaces: per surface)",
     )
     common.add_argument(
         "--optimizers",
         type=_optimizers,
-        default=list(SEED_NAMES),
-        help=f"comma-separated subset of {','.join(SEED_NAMES)}",
+        default=None,
+        help=f"comma-separated subset of {','.join(SEED_NAMES)} (default: all; with --quick: "
+        f"{','.join(QUICK_NAMES)})",
     )
     common.add_argument("--seed", type=int, default=0, help="seed for data, init and noise")
     parser = _Parser(
         prog="gradtx",
-        description="Show the seed's optimizer lessons with real runs and pictures. "
-        "Without a command, runs demo.",
-        parents=[common],
+        description="Show the optimization lessons of Stanford's CS231n course with real runs "
+        "and pictures, written to an offline HTML report. Start with: gradtx demo",
     )
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    sub.add_parser("demo", parents=[common], help="everything below, one report (default)")
+    from gradtx import __version__
+
+    parser.add_argument("--version", action="version", version=f"gradtx {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+    sub.add_parser("demo", parents=[common], help="everything below, one report")
     sub.add_parser("surfaces", parents=[common], help="trajectories on 2-D test functions")
-    tr = sub.add_parser("train", parents=[common], help="spiral and 8x8 shapes classifiers")
+    tr = sub.add_parser(
+        "train", parents=[common], help="the spiral classifier, the lessons, the schedules"
+    )
     tr.add_argument(
         "--decay",
         choices=("adamw", "l2"),
@@ -91,14 +102,18 @@ def build_parser():
 
 
 def parse(argv):
-    argv = list(argv)
-    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
-        argv = ["demo", *argv]
-    return build_parser().parse_args(argv)
+    """The parsed arguments; ``command`` is None when none was given (then help is printed)."""
+    return build_parser().parse_args(list(argv))
 
 
 def _steps(args, default, quick_default):
     return args.steps or (quick_default if args.quick else default)
+
+
+def _names(args):
+    if args.optimizers is not None:
+        return args.optimizers
+    return list(QUICK_NAMES if args.quick else SEED_NAMES)
 
 
 def run(args) -> Path:
@@ -106,10 +121,11 @@ def run(args) -> Path:
     from gradtx.demo import _sections
     from gradtx.demo._report import Report
 
-    names, cmd, out = args.optimizers, args.command, args.out
+    names, cmd, out = _names(args), args.command, args.out
     out.mkdir(parents=True, exist_ok=True)
     report = Report(f"gradtx {cmd}" + (" (quick)" if args.quick else ""))
-    train_steps, sweep_steps = _steps(args, 1000, 150), _steps(args, 300, 60)
+    # The sweep's loop reuses the training runs' programs, so both train for the same steps.
+    train_steps = sweep_steps = _steps(args, 1000, 150)
     if cmd in ("demo", "surfaces"):
         _sections.surfaces(report, out, names, args.steps, args.seed)
     if cmd in ("demo", "train"):
@@ -125,6 +141,9 @@ def run(args) -> Path:
 
 def main(argv=None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
+    if args.command is None:
+        build_parser().print_help()
+        return 0
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -142,7 +161,10 @@ def main(argv=None) -> int:
 
 
 def _print_tables(summary: Path):
-    """Echo the report's headings and tables (final loss, accuracy, steps/s, ...) to stdout."""
+    """Echo the report's headings and captioned tables (final loss, accuracy, ...) to stdout."""
     for line in summary.read_text().splitlines():
         if line.startswith(("#", "|")):
+            print(line)
+        elif line.startswith("Table: "):
+            print()
             print(line)

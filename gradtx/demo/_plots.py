@@ -48,16 +48,21 @@ def surface_panels(surfaces, paths, out_png):
 
 
 def curves(panels, out_png, *, ylabel, logy=True, xlabel="step"):
-    """One panel per ``(title, {name: y values})`` item, a line per optimizer."""
+    """One panel per ``(title, {name: ys or (xs, ys)})`` item, a line per series.
+
+    A panel may be ``(title, series, ylabel)`` or ``(title, series, ylabel, logy)`` to override
+    the y label and scale; xs default to the index (the step).
+    """
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
-    for ax, (title, series) in zip(axes[0], panels):
+    for ax, (title, series, *label) in zip(axes[0], panels):
         for name, ys in series.items():
-            ax.plot(np.asarray(ys), color=COLORS.get(name), lw=1.2, label=name)
-        if logy:
+            xs, ys = ys if isinstance(ys, tuple) else (np.arange(len(ys)), ys)
+            ax.plot(np.asarray(xs), np.asarray(ys), color=COLORS.get(name), lw=1.2, label=name)
+        if label[1] if len(label) > 1 else logy:
             ax.set_yscale("log")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
+        ax.set_ylabel(label[0] if label else ylabel)
         ax.grid(alpha=0.3)
         if ax is axes[0][0] or len(series) <= 3:
             ax.legend(fontsize=7)

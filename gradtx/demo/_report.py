@@ -1,24 +1,34 @@
 """The report: a list of sections written as an offline ``index.html`` and a ``summary.md``.
 
-Also the progress bar: a single line on stderr, redrawn in place.
+Also the progress bar: a line on stderr, redrawn in place on a terminal.
 """
 
 from __future__ import annotations
 
 import html
 import sys
+import time
 from pathlib import Path
 
 
 class Progress:
-    """A tiny progress bar on stderr: ``label [#####.....] 3/10 what``."""
+    """A progress bar on stderr: ``label [#####.....] 3/10 what``.
+
+    To a terminal it is redrawn in place with carriage returns; to anything else (a log file,
+    a pipe) it writes one line per phase, when the phase ends: ``label: 10/10 in 4.2 s``.
+    """
 
     def __init__(self, total: int, label: str, stream=None, width: int = 24):
         self.total, self.label, self.width, self.done = max(total, 1), label, width, 0
         self.stream = sys.stderr if stream is None else stream
+        isatty = getattr(self.stream, "isatty", None)
+        self.live = bool(isatty and isatty())
+        self.start = time.perf_counter()
         self._draw("")
 
     def _draw(self, what: str):
+        if not self.live:
+            return
         filled = self.width * self.done // self.total
         bar = "#" * filled + "." * (self.width - filled)
         line = f"{self.label} [{bar}] {self.done}/{self.total} {what}"
@@ -30,7 +40,13 @@ class Progress:
         self._draw(what)
 
     def close(self):
-        self.stream.write("\n")
+        seconds = time.perf_counter() - self.start
+        if self.live:
+            self.stream.write("\n")
+        else:
+            self.stream.write(
+                f"{self.label.strip()}: {self.done}/{self.total} in {seconds:.1f} s\n"
+            )
         self.stream.flush()
 
 
@@ -50,8 +66,9 @@ class Report:
     def image(self, file: str, caption: str):
         self.blocks.append(("img", file, caption))
 
-    def table(self, header, rows):
-        self.blocks.append(("table", list(header), [[str(c) for c in r] for r in rows]))
+    def table(self, header, rows, caption: str):
+        """A table with a caption (shown above it, and printed with it to stdout)."""
+        self.blocks.append(("table", list(header), [[str(c) for c in r] for r in rows], caption))
 
     def html(self) -> str:
         out = [
@@ -61,7 +78,7 @@ class Report:
             "<style>body{font-family:sans-serif;max-width:1400px;margin:auto;padding:1em}"
             "img{max-width:100%}table{border-collapse:collapse;margin:0.5em 0}"
             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
-            "figcaption{color:#555;font-size:90%}</style></head><body>",
+            "figcaption,caption{color:#555;font-size:90%;text-align:left}</style></head><body>",
             f"<h1>{html.escape(self.title)}</h1>",
         ]
         for kind, *rest in self.blocks:
@@ -74,8 +91,9 @@ class Report:
                 out.append(f'<figure><img src="{src}" alt="{cap}"><figcaption>{cap}</figcaption>')
                 out.append("</figure>")
             else:
-                header, rows = rest
-                out.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header))
+                header, rows, caption = rest
+                out.append(f"<table><caption>{html.escape(caption)}</caption><tr>")
+                out.append("".join(f"<th>{html.escape(h)}</th>" for h in header))
                 for row in rows:
                     cells = "".join(f"<td>{html.escape(c)}</td>" for c in row)
                     out.append(f"</tr><tr>{cells}")
@@ -93,7 +111,8 @@ class Report:
             elif kind == "img":
                 out += [f"![{rest[1]}]({rest[0]})", ""]
             else:
-                header, rows = rest
+                header, rows, caption = rest
+                out += [f"Table: {caption}", ""]
                 out.append("| " + " | ".join(header) + " |")
                 out.append("|" + "---|" * len(header))
                 out += ["| " + " | ".join(r) + " |" for r in rows]

@@ -19,6 +19,7 @@ from gradtx._core import checks as _checks
 from gradtx._core.trees import acc_dtype
 
 Schedule = Callable[..., object]
+"""A schedule: a pure function ``count -> value`` (a float array shaped like ``count``)."""
 
 
 def _dtype(*values):

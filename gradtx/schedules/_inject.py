@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import numbers
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -104,6 +105,26 @@ def _stored(x, float_dtype):
     return jnp.asarray(x, float_dtype)
 
 
+def _bind_positional(factory, args, kwargs, where) -> dict:
+    """Name positional arguments through ``factory``'s signature, as optax does."""
+    try:
+        bound = inspect.signature(factory).bind_partial(*args, **kwargs)
+    except TypeError as err:
+        raise TypeError(f"{where}: cannot bind the arguments {args!r} ({err}).") from err
+    except ValueError as err:  # no signature (a builtin or C callable)
+        raise TypeError(
+            f"{where}: {args!r} were passed by position, but the factory's signature cannot be "
+            "read; pass every argument by keyword (e.g. learning_rate=0.1)."
+        ) from err
+    named = dict(bound.arguments)
+    for name, param in inspect.signature(factory).parameters.items():
+        if param.kind is inspect.Parameter.VAR_POSITIONAL and name in named:
+            raise TypeError(f"{where}: the factory takes *{name}; pass arguments by keyword.")
+        if param.kind is inspect.Parameter.VAR_KEYWORD and name in named:
+            named.update(named.pop(name))
+    return named
+
+
 def inject_hyperparams(
     factory: Callable[..., GradientTransformation],
     *,
@@ -145,8 +166,8 @@ def inject_hyperparams(
             float64; narrower types would round b2 = 0.999 to 1).
 
     Returns:
-        ``wrapped(**kwargs) -> GradientTransformation``. Hyperparameters must be passed by
-        keyword, so that each has a name.
+        ``wrapped(*args, **kwargs) -> GradientTransformation``. Positional arguments are
+        named through ``factory``'s signature (as optax does); keywords need no signature.
     """
     fname = getattr(factory, "__name__", repr(factory))
     where = f"gradtx.inject_hyperparams({fname})"
@@ -161,10 +182,7 @@ def inject_hyperparams(
 
     def wrapped(*args, **kwargs) -> GradientTransformation:
         if args:
-            raise TypeError(
-                f"{where}: got {len(args)} positional argument(s); pass every argument by "
-                "keyword (e.g. learning_rate=0.1) so each hyperparameter has a name."
-            )
+            kwargs = _bind_positional(factory, args, kwargs, where)
         static = {k: v for k, v in kwargs.items() if k in static_names or not _is_numeric(v)}
         schedules = {k: v for k, v in static.items() if k not in static_names and _is_schedule(v)}
         static = {k: v for k, v in static.items() if k not in schedules}

@@ -182,8 +182,12 @@ def wsd_schedule(
         1 - f (linear), (1 + cos(pi * f)) / 2 (cosine) or 1 - sqrt(f) (1-sqrt).
 
     Args:
-        init_value, peak_value, end_value: the values at count 0, after warmup, at the end.
-        warmup_steps, stable_steps, decay_steps: the lengths of the three phases (>= 0).
+        init_value: the value at count 0.
+        peak_value: the value after the warmup and during the stable phase.
+        warmup_steps: the length of the warmup (>= 0).
+        stable_steps: the length of the constant phase (>= 0).
+        decay_steps: the length of the cooldown (>= 0).
+        end_value: the value at the end of the cooldown.
         decay_type: ``"linear"``, ``"cosine"`` or ``"1-sqrt"`` (static).
 
     References:

@@ -41,6 +41,7 @@ from gradtx.transforms._combine import (
     MaskedState,
     PartitionState,
     masked,
+    multi_transform,
     named_chain,
     partition,
 )
@@ -49,6 +50,10 @@ from gradtx.transforms._decay import (
     add_decayed_weights,
     add_l2_penalty,
 )
+from gradtx.transforms._factored import (
+    FactoredState,
+    scale_by_factored_rms,
+)
 from gradtx.transforms._groups import (
     ParamGroup,
     freeze,
@@ -56,6 +61,12 @@ from gradtx.transforms._groups import (
     param_groups,
     selective_transform,
     set_to_zero,
+)
+from gradtx.transforms._layerwise import (
+    ScaleByNovogradState,
+    ScaleBySM3State,
+    scale_by_novograd,
+    scale_by_sm3,
 )
 from gradtx.transforms._momentum import (
     EmaState,
@@ -76,6 +87,17 @@ from gradtx.transforms._scaling import (
     scale,
     scale_by_learning_rate,
 )
+from gradtx.transforms._sign import (
+    ScaleByLionState,
+    scale_by_lion,
+    scale_by_sign,
+)
+from gradtx.transforms._trust_ratio import (
+    ScaleByTrustRatioState,
+    scale_by_param_block_norm,
+    scale_by_param_block_rms,
+    scale_by_trust_ratio,
+)
 from gradtx.transforms._wrappers import (
     ApplyIfFiniteState,
     ZeroNansState,
@@ -93,6 +115,7 @@ __all__ = [
     "AverageParamsState",
     "ConditionallyTransformState",
     "EmaState",
+    "FactoredState",
     "LookaheadParams",
     "LookaheadState",
     "MaskedState",
@@ -103,8 +126,12 @@ __all__ = [
     "PartitionState",
     "ScaleByAdamState",
     "ScaleByLearningRateState",
+    "ScaleByLionState",
+    "ScaleByNovogradState",
     "ScaleByRmsState",
     "ScaleByRssState",
+    "ScaleBySM3State",
+    "ScaleByTrustRatioState",
     "SnapshotState",
     "TraceState",
     "ZeroNansState",
@@ -128,6 +155,7 @@ __all__ = [
     "masked",
     "measure_with_ema",
     "monitor",
+    "multi_transform",
     "named_chain",
     "normalize_by_update_norm",
     "param_group_labels",
@@ -137,9 +165,17 @@ __all__ = [
     "periodic_update",
     "scale",
     "scale_by_adam",
+    "scale_by_factored_rms",
     "scale_by_learning_rate",
+    "scale_by_lion",
+    "scale_by_novograd",
+    "scale_by_param_block_norm",
+    "scale_by_param_block_rms",
     "scale_by_rms",
     "scale_by_rss",
+    "scale_by_sign",
+    "scale_by_sm3",
+    "scale_by_trust_ratio",
     "selective_transform",
     "set_to_zero",
     "skip_large_updates",

@@ -1,8 +1,13 @@
 """Combinators: named chains, masks, and partitions of the parameters into groups.
 
-Masks and labels are always functions of the parameters (``params -> tree``), evaluated when
-tracing, so every decision is static. A masked-out leaf reaches the inner transform as None
-(gradtx transforms pass None through and keep no state for it) and leaves it unchanged.
+A mask or a label tree is what optax accepts: a function ``params -> tree``, or the tree itself
+(shaped like the parameters, or a prefix of them). The choice is made by ``callable(...)``
+alone, never by looking at the tree, and the tree's structure is checked at ``init``. Either
+way the values are static Python bools or strings, so every decision is made when tracing. A
+masked-out leaf reaches the inner transform as None (gradtx transforms pass None through and
+keep no state for it) and leaves it unchanged. A mask function is evaluated on the
+parameters only: called without them, ``update`` raises rather than guess from the updates
+(whose dtypes may differ in mixed precision).
 """
 
 from __future__ import annotations
@@ -27,13 +32,45 @@ def check_transform(tx, where: str, name: str):
         )
 
 
-def check_callable(fn, where: str, name: str, example: str):
-    if not callable(fn):
+class TreeOrFn(NamedTuple):
+    """A mask or label argument: a function of the parameters, or a fixed tree."""
+
+    value: Any
+    name: str  # the argument's name, for messages
+    needs_params: bool | None = None  # None: exactly when value is a function
+
+    @property
+    def is_fn(self) -> bool:
+        return callable(self.value)
+
+    def __call__(self, params):
+        return self.value(params) if self.is_fn else self.value
+
+    def what(self) -> str:
+        return f"{self.name}(params)" if self.is_fn else self.name
+
+    def tree_for(self, params, updates, where: str):
+        """The tree to evaluate the mask on: the params; a fixed tree needs none."""
+        needs = self.is_fn if self.needs_params is None else self.needs_params
+        if params is None and needs:
+            raise ValueError(
+                f"{where}: {self.name} is a function of the parameters, but update was called "
+                "with params=None. Call tx.update(updates, state, params), or pass "
+                f"{self.name} as a tree (which needs no parameters)."
+            )
+        return updates if params is None else params
+
+
+def tree_or_fn(value, where: str, name: str) -> TreeOrFn:
+    """Accept ``value`` as a function ``params -> tree`` or as the tree itself."""
+    if isinstance(value, TreeOrFn):
+        return value
+    if value is None or isinstance(value, GradientTransformation):
         raise TypeError(
-            f"{where}: {name}={fn!r} is not callable; {name} must be a function of the "
-            f"parameters, e.g. {name}={example}. To use a fixed tree, wrap it: "
-            f"{name}=lambda p: tree."
+            f"{where}: {name}={value!r}; expected a function params -> tree, or a tree shaped "
+            f"like the parameters (or a prefix of them), e.g. {name}={{'w': True, 'b': False}}."
         )
+    return TreeOrFn(value, name)
 
 
 def path_str(path) -> str:
@@ -57,6 +94,10 @@ def leaf_values(fn: Callable, tree, where: str, what: str, check: Callable):
     """
     paths_leaves, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_NONE)
     prefix = fn(tree)
+    if isinstance(prefix, bool | np.bool_ | str):  # one value for the whole tree
+        return [
+            None if leaf is None else check(prefix, path_str(path)) for path, leaf in paths_leaves
+        ]
     full_def = err = None
     try:
         full = jax.tree.map(
@@ -67,15 +108,45 @@ def leaf_values(fn: Callable, tree, where: str, what: str, check: Callable):
         err = e
     if full_def is None or full_def != treedef:
         raise ValueError(
-            f"{where}: {what} is not shaped like the parameters (nor a prefix of them).\n"
+            f"{where}: {what} is not shaped like the parameters (nor a prefix of them): "
+            f"{first_mismatch(prefix, tree)}.\n"
             f"  {what}: {jax.tree.structure(prefix, is_leaf=_NONE)}\n"
             f"  params: {treedef}\n"
-            "Build it from the tree it is given, e.g. lambda p: jax.tree.map(lambda x: ..., p)."
+            "Give a tree with the parameters' structure (a bool or label for a whole subtree "
+            "is allowed), or a function building it, e.g. lambda p: jax.tree.map(lambda x: ..., p)."
         ) from err
     return [
         None if leaf is None else check(v, path_str(path))
         for (path, leaf), v in zip(paths_leaves, values)
     ]
+
+
+def _children(node) -> dict:
+    """The immediate children of a pytree node, keyed by path string ({} for a leaf)."""
+    if node is None or isinstance(node, bool | np.bool_ | str):
+        return {}
+    kids = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)[0]
+    return {path_str(k): v for k, v in kids if k}
+
+
+def first_mismatch(prefix, tree, path: str = "") -> str:
+    """Where ``prefix`` stops fitting ``tree`` as a prefix: the first differing path."""
+    here = path or "the root"
+    p_kids, t_kids = _children(prefix), _children(tree)
+    if not p_kids:
+        return f"nothing found at {here}"
+    if type(prefix) is not type(tree) and not (
+        isinstance(prefix, Mapping) and isinstance(tree, Mapping)
+    ):
+        return f"at {here} it is a {type(prefix).__name__}, the parameters a {type(tree).__name__}"
+    extra, lack = sorted(set(p_kids) - set(t_kids)), sorted(set(t_kids) - set(p_kids))
+    if extra or lack:
+        return f"at {here} it has the keys {sorted(p_kids)}, the parameters {sorted(t_kids)}"
+    for key, child in p_kids.items():
+        found = first_mismatch(child, t_kids[key], f"{path}/{key}" if path else key)
+        if not found.startswith("nothing found"):
+            return found
+    return f"nothing found at {here}"
 
 
 def mask_flags(mask: Callable, tree, where: str, what: str = "mask(params)"):
@@ -168,8 +239,8 @@ class MaskedState(NamedTuple):
     inner_state: Any  # the inner transform's state, with None for the masked-out leaves
 
 
-def masked(inner, mask: Callable) -> GradientTransformation:
-    """Apply ``inner`` only to the leaves where ``mask(params)`` is True.
+def masked(inner, mask, *, mask_compatible_extra_args: bool = False) -> GradientTransformation:
+    """Apply ``inner`` only to the leaves where ``mask(params)`` (or the tree ``mask``) is True.
 
     updates[leaf] = inner(updates)[leaf] if mask(params)[leaf] else updates[leaf]
 
@@ -178,20 +249,23 @@ def masked(inner, mask: Callable) -> GradientTransformation:
 
     Args:
         inner: the transform to apply to the selected leaves.
-        mask: a function ``params -> tree of Python bool`` shaped like the parameters or a
-            prefix of them (a bool for a whole subtree), decided from static properties such
-            as paths, shapes and dtypes. In ``update`` it is given the parameters, or the
-            updates when ``params`` is None.
+        mask: a tree of Python bools shaped like the parameters or a prefix of them (a bool for
+            a whole subtree), or a function ``params -> such a tree`` decided from static
+            properties (paths, shapes, dtypes). A function needs ``params`` in ``update``.
+        mask_compatible_extra_args: accepted for optax compatibility; every extra argument
+            reaches the inner transform, which takes what it needs.
     """
+    del mask_compatible_extra_args
     where = "gradtx.masked"
     check_transform(inner, where, "inner")
-    check_callable(mask, where, "mask", "lambda p: jax.tree.map(lambda x: x.ndim > 1, p)")
+    mask = tree_or_fn(mask, where, "mask")
 
     def init(params):
-        return MaskedState(masked_init(inner, mask_flags(mask, params, where), params))
+        return MaskedState(masked_init(inner, mask_flags(mask, params, where, mask.what()), params))
 
     def update(updates, state, params=None, **extra_args):
-        flags = mask_flags(mask, updates if params is None else params, where)
+        tree = mask.tree_for(params, updates, where)
+        flags = mask_flags(mask, tree, where, mask.what())
         updates, inner_state = masked_update(
             inner, flags, updates, state.inner_state, params, extra_args, where
         )
@@ -208,12 +282,12 @@ def _label_list(param_labels, tree, where):
     def check(v, path):
         if not isinstance(v, str):
             raise TypeError(
-                f"{where}: param_labels(params) has {v!r} at '{path}'; expected a string label "
+                f"{where}: {param_labels.what()} has {v!r} at '{path}'; expected a string label "
                 "(a key of transforms)."
             )
         return v
 
-    return leaf_values(param_labels, tree, where, "param_labels(params)", check)
+    return leaf_values(param_labels, tree, where, param_labels.what(), check)
 
 
 def _checked_labels(transforms, param_labels, tree, where, allow_unused):
@@ -249,9 +323,7 @@ def make_partition(transforms, param_labels, where, allow_unused=()) -> Gradient
         if not isinstance(label, str):
             raise TypeError(f"{where}: the label {label!r} is not a string; use string labels.")
         check_transform(tx, where, f"transforms[{label!r}]")
-    check_callable(
-        param_labels, where, "param_labels", "lambda p: jax.tree.map(lambda x: 'adam', p)"
-    )
+    param_labels = tree_or_fn(param_labels, where, "param_labels")
 
     def flags_for(labels, label):
         return [None if lb is None else lb == label for lb in labels]
@@ -263,7 +335,7 @@ def make_partition(transforms, param_labels, where, allow_unused=()) -> Gradient
         )
 
     def update(updates, state, params=None, **extra_args):
-        tree = updates if params is None else params
+        tree = param_labels.tree_for(params, updates, where)
         labels = _checked_labels(transforms, param_labels, tree, where, allow_unused)
         new_states = {}
         for lb, tx in transforms.items():
@@ -281,7 +353,9 @@ def make_partition(transforms, param_labels, where, allow_unused=()) -> Gradient
     return GradientTransformation(init, update)
 
 
-def partition(transforms: Mapping[str, Any], param_labels: Callable) -> GradientTransformation:
+def partition(
+    transforms: Mapping[str, Any], param_labels, *, mask_compatible_extra_args: bool = False
+) -> GradientTransformation:
     """Apply a different transform to each group of parameters, chosen by a label function.
 
     updates[leaf] = transforms[label](updates restricted to that label's leaves)[leaf],
@@ -292,7 +366,22 @@ def partition(transforms: Mapping[str, Any], param_labels: Callable) -> Gradient
 
     Args:
         transforms: a dict ``label -> transform``.
-        param_labels: a function ``params -> tree of string labels`` shaped like the
-            parameters or a prefix of them.
+        param_labels: a tree of string labels shaped like the parameters or a prefix of them,
+            or a function ``params -> such a tree`` (which needs ``params`` in ``update``).
+        mask_compatible_extra_args: accepted for optax compatibility; gradtx passes every
+            extra argument to every inner transform, which takes what it needs.
     """
+    del mask_compatible_extra_args
     return make_partition(transforms, param_labels, "gradtx.partition")
+
+
+def multi_transform(
+    transforms: Mapping[str, Any], param_labels, *, mask_compatible_extra_args: bool = False
+) -> GradientTransformation:
+    """optax's older name for ``partition``: the same transform.
+
+    updates = partition(transforms, param_labels)(updates)
+    """
+    return partition(
+        transforms, param_labels, mask_compatible_extra_args=mask_compatible_extra_args
+    )

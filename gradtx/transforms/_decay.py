@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -10,33 +9,26 @@ import jax
 from gradtx._core import checks as _checks
 from gradtx._core.base import GradientTransformation
 from gradtx._core.trees import as_dtype, schedule_clock, schedule_count, value_at
+from gradtx.transforms._combine import mask_flags, tree_or_fn
 
 
 class AddDecayedWeightsState(NamedTuple):
     count: jax.Array  # int32 scalar: steps taken if weight_decay is a schedule, else ()
 
 
-def _mask_tree(mask, params, where):
-    """Evaluate ``mask(params)`` and check it is a tree of Python bools shaped like params."""
+def _mask_flags(mask, params, where):
+    """One bool per leaf of ``params`` (all True without a mask): a tree or a function."""
     if mask is None:
-        return jax.tree.map(lambda _: True, params)
-    if not callable(mask):
-        raise TypeError(
-            f"{where}: mask={mask!r} is not callable. Pass a function params -> tree of bool, "
-            "e.g. mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p)."
-        )
-    tree = mask(params)
-    _checks.check_same_structure(params, tree, where, "params", "mask(params)")
-    for path, m in jax.tree_util.tree_leaves_with_path(tree):
-        if not isinstance(m, bool):
-            raise TypeError(
-                f"{where}: mask(params) has {m!r} at {jax.tree_util.keystr(path)}; expected a "
-                "Python bool (the mask decides which leaves are decayed when tracing)."
-            )
-    return tree
+        return [x is not None for x in jax.tree.leaves(params, is_leaf=_is_none)]
+    mask = tree_or_fn(mask, where, "mask")
+    return [bool(f) for f in mask_flags(mask, params, where, mask.what())]
 
 
-def add_decayed_weights(weight_decay=0.0, mask: Callable | None = None) -> GradientTransformation:
+def _is_none(x) -> bool:
+    return x is None
+
+
+def add_decayed_weights(weight_decay=0.0, mask=None) -> GradientTransformation:
     """Add the parameters, scaled by the weight decay, to the updates.
 
     updates = updates + weight_decay * params      (on leaves where mask(params) is True)
@@ -47,13 +39,14 @@ def add_decayed_weights(weight_decay=0.0, mask: Callable | None = None) -> Gradi
 
     Args:
         weight_decay: a non-negative number, array, or schedule of the step count.
-        mask: a function ``params -> tree of bool`` (True: decay this leaf), or None for all.
+        mask: True decays the leaf: a tree of Python bools shaped like the parameters (or a
+            prefix of them), a function ``params -> such a tree``, or None for every leaf.
     """
     where = "gradtx.add_decayed_weights"
     _checks.check_number(where, "weight_decay", weight_decay, low=0.0, schedule_ok=True)
 
     def init(params):
-        del params
+        _mask_flags(mask, params, where)  # a mask that does not fit fails here, not in update
         return AddDecayedWeightsState(schedule_count(weight_decay))
 
     def update(updates, state, params=None, **extra_args):
@@ -61,20 +54,22 @@ def add_decayed_weights(weight_decay=0.0, mask: Callable | None = None) -> Gradi
         _checks.require_params(params, where)
         _checks.check_same_structure(updates, params, where, "updates", "params")
         wd = value_at(weight_decay, state.count)
-        decay_it = _mask_tree(mask, params, where)
+        flags = _mask_flags(mask, params, where)
+        u_leaves, treedef = jax.tree.flatten(updates, is_leaf=_is_none)
+        p_leaves = jax.tree.leaves(params, is_leaf=_is_none)
 
-        def leaf(u, p, m):
-            if u is None or not m:
+        def leaf(u, p, decay_it):
+            if u is None or not decay_it:
                 return u
             return u + as_dtype(wd, u.dtype) * p.astype(u.dtype)
 
-        updates = jax.tree.map(leaf, updates, params, decay_it, is_leaf=lambda x: x is None)
+        updates = treedef.unflatten(map(leaf, u_leaves, p_leaves, flags))
         return updates, AddDecayedWeightsState(schedule_clock(state.count, weight_decay))
 
     return GradientTransformation(init, update)
 
 
-def add_l2_penalty(weight_decay=0.0, mask: Callable | None = None) -> GradientTransformation:
+def add_l2_penalty(weight_decay=0.0, mask=None) -> GradientTransformation:
     """Coupled L2 regularisation: the gradient of ``0.5 * weight_decay * ||params||**2``.
 
     updates = updates + weight_decay * params

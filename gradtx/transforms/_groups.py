@@ -26,7 +26,14 @@ import numpy as np
 from gradtx._core import checks as _checks
 from gradtx._core.base import EmptyState, GradientTransformation
 from gradtx._core.trees import tree_map_none
-from gradtx.transforms._combine import check_callable, make_partition, mask_flags, masked, path_str
+from gradtx.transforms._combine import (
+    TreeOrFn,
+    make_partition,
+    mask_flags,
+    masked,
+    path_str,
+    tree_or_fn,
+)
 
 _NONE = lambda x: x is None  # noqa: E731
 
@@ -45,8 +52,8 @@ def set_to_zero() -> GradientTransformation:
     return GradientTransformation(init, update)
 
 
-def freeze(mask: Callable) -> GradientTransformation:
-    """Zero the updates of the leaves where ``mask(params)`` is True (they stay fixed).
+def freeze(mask) -> GradientTransformation:
+    """Zero the updates of the leaves where ``mask`` is True (they stay fixed).
 
     updates[leaf] = 0 if mask(params)[leaf] else updates[leaf]
 
@@ -54,13 +61,15 @@ def freeze(mask: Callable) -> GradientTransformation:
     state for the frozen leaves too, use ``selective_transform``.
 
     Args:
-        mask: a function ``params -> tree of Python bool``; True freezes the leaf.
+        mask: True freezes the leaf: a tree of Python bools shaped like the parameters (or a
+            prefix of them; a bare ``True`` freezes everything), or a function
+            ``params -> such a tree``.
     """
-    check_callable(mask, "gradtx.freeze", "mask", "lambda p: {'encoder': True, 'head': False}")
+    tree_or_fn(mask, "gradtx.freeze", "mask")
     return masked(set_to_zero(), mask)
 
 
-def selective_transform(optimizer, *, freeze_mask: Callable) -> GradientTransformation:
+def selective_transform(optimizer, *, freeze_mask) -> GradientTransformation:
     """Run ``optimizer`` on the trainable leaves only; the frozen ones get zero updates.
 
     updates[leaf] = 0 if freeze_mask(params)[leaf] else optimizer(updates)[leaf]
@@ -70,20 +79,23 @@ def selective_transform(optimizer, *, freeze_mask: Callable) -> GradientTransfor
 
     Args:
         optimizer: the transform for the trainable leaves.
-        freeze_mask: a function ``params -> tree of Python bool``; True freezes the leaf.
+        freeze_mask: True freezes the leaf: a tree of Python bools shaped like the parameters
+            (or a prefix of them), or a function ``params -> such a tree``.
     """
     where = "gradtx.selective_transform"
-    check_callable(freeze_mask, where, "freeze_mask", "lambda p: {'encoder': True, 'head': False}")
+    freeze_mask = tree_or_fn(freeze_mask, where, "freeze_mask")
 
     def labels(params):
-        flags = mask_flags(freeze_mask, params, where, "freeze_mask(params)")
+        flags = mask_flags(freeze_mask, params, where, freeze_mask.what())
         treedef = jax.tree.structure(params, is_leaf=_NONE)
         return treedef.unflatten(
             [None if f is None else ("freeze" if f else "train") for f in flags]
         )
 
+    # the labels need the params exactly when the mask does
+    label_arg = TreeOrFn(labels, "freeze_mask", needs_params=freeze_mask.is_fn)
     return make_partition(
-        {"train": optimizer, "freeze": set_to_zero()}, labels, where, ("train", "freeze")
+        {"train": optimizer, "freeze": set_to_zero()}, label_arg, where, ("train", "freeze")
     )
 
 
@@ -96,6 +108,7 @@ class ParamGroup:
         match: which leaves belong here: a glob on the path string ``"a/b/c"`` (``*`` also
             matches ``/``), a compiled ``re.Pattern`` that must match the whole path, or a
             predicate ``(path, leaf) -> bool`` on static properties. None only for the default.
+            A path ending in ``/value`` (a Flax NNX variable) is matched with and without it.
         lr_scale: multiplies the optimizer's ``learning_rate`` (a number or an array).
         weight_decay: replaces the optimizer's ``weight_decay`` (0.0 turns it off); None
             keeps the optimizer's.
@@ -133,11 +146,17 @@ class ParamGroup:
             )
 
     def matches(self, path: str, leaf) -> bool:
-        """Whether the leaf at ``path`` belongs to this group."""
+        """Whether the leaf at ``path`` belongs to this group.
+
+        A glob or a pattern also matches the path without a final ``/value``: Flax NNX states
+        hold each parameter in a variable whose array is its ``value`` child, so
+        ``conv1/bias/value`` is matched by ``"*/bias"``. A predicate sees the full path.
+        """
+        candidates = [path] + ([path[: -len("/value")]] if path.endswith("/value") else [])
         if isinstance(self.match, str):
-            return fnmatch.fnmatchcase(path, self.match)
+            return any(fnmatch.fnmatchcase(p, self.match) for p in candidates)
         if isinstance(self.match, re.Pattern):
-            return self.match.fullmatch(path) is not None
+            return any(self.match.fullmatch(p) is not None for p in candidates)
         got = self.match(path, leaf)
         if not isinstance(got, bool | np.bool_):
             raise TypeError(
@@ -239,9 +258,11 @@ def param_groups(
 ) -> GradientTransformation:
     """One optimizer per parameter group, each with its group's settings, as a partition.
 
-    For a group g (lr_scale, weight_decay, hyperparams), its leaves are updated by
-    optimizer(**{**hyperparams, **g.hyperparams, learning_rate: hyperparams["learning_rate"]
-    * g.lr_scale, weight_decay: g.weight_decay (if set)}); frozen groups get zero updates.
+    updates[leaf] = optimizer_g(updates)[leaf], g the group of leaf, where
+        optimizer_g = optimizer(**{**hyperparams, **g.hyperparams,
+                                   learning_rate: hyperparams["learning_rate"] * g.lr_scale,
+                                   weight_decay: g.weight_decay (if set)})
+    and frozen groups get zero updates.
     The state is ``PartitionState({group name: that group's state})``.
 
     Args:

@@ -91,12 +91,18 @@ class OptaxCase:
     The test builds ``optax.<path>(*args, **kwargs)`` and ``gradtx.compat.optax.<path>(...)``,
     runs both ``steps`` steps on a small float64 tree (params passed to update) and compares
     every step's updates. ``kind="schedule"`` compares values at counts 0..steps instead.
+    ``kwargs`` may be a function ``library -> kwargs`` (library: optax or the dialect), for
+    arguments that are themselves transforms of that library.
     """
 
-    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    kwargs: dict[str, Any] | Callable[[Any], dict[str, Any]] = dataclasses.field(
+        default_factory=dict
+    )
     args: tuple = ()
     extra_args: dict[str, Any] = dataclasses.field(default_factory=dict)
     kind: str = "transform"  # or "schedule"
+    scalar_leaf: bool = True  # False where optax fails on a 0-d leaf (optax's sm3)
+    float32: bool = True  # False for a case whose arguments name float64 (run under x64 only)
     steps: int = 10
     rtol: float = 1e-10
     atol: float = 1e-12

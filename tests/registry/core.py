@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 
 import gradtx
-from tests.registry._entry import E
+from tests.registry._entry import E, OptaxCase
 
 
 def _is_matrix(x) -> bool:
@@ -184,7 +184,17 @@ ENTRIES = [
             ("lr", gradtx.scale(-0.1)),
         ),
     ),
-    E(gradtx.masked, {"inner": gradtx.adam(0.01), "mask": lambda p: jax.tree.map(_is_matrix, p)}),
+    E(
+        gradtx.masked,
+        {"inner": gradtx.adam(0.01), "mask": lambda p: jax.tree.map(_is_matrix, p)},
+        needs_params=True,
+    ),
+    E(
+        gradtx.masked,
+        {"inner": gradtx.adam(0.01), "mask": {"w": True, "b": False, "block": True}},
+        label="tree",
+        any_tree=False,
+    ),
     E(
         gradtx.partition,
         {
@@ -193,13 +203,43 @@ ENTRIES = [
                 lambda x: "matrix" if _is_matrix(x) else "other", p
             ),
         },
+        needs_params=True,
         any_tree=False,
     ),
-    E(gradtx.freeze, {"mask": lambda p: {"w": True, "b": False, "block": True}}, any_tree=False),
+    E(
+        gradtx.freeze,
+        {"mask": lambda p: {"w": True, "b": False, "block": True}},
+        needs_params=True,
+        any_tree=False,
+    ),
+    E(
+        gradtx.freeze,
+        {"mask": {"w": True, "b": False, "block": {"s": False, "k": True}}},
+        label="tree",
+        any_tree=False,
+    ),
+    E(
+        gradtx.multi_transform,
+        {
+            "transforms": {"matrix": gradtx.adam(0.01), "other": gradtx.sgd(0.1)},
+            "param_labels": {"w": "matrix", "b": "other", "block": "matrix"},
+        },
+        any_tree=False,
+    ),
+    E(
+        gradtx.adamw,
+        {"learning_rate": 0.01, "mask": {"w": True, "b": False, "block": True}},
+        sweep="weight_decay",
+        needs_params=True,
+        label="tree-mask",
+        differentiable=False,  # its mask fits example_params only, not the hypergradient's tree
+        any_tree=False,
+    ),
     E(gradtx.set_to_zero, {}),
     E(
         gradtx.selective_transform,
         {"optimizer": gradtx.adam(0.01), "freeze_mask": lambda p: jax.tree.map(_is_matrix, p)},
+        needs_params=True,
     ),
     E(
         gradtx.param_groups,
@@ -301,4 +341,119 @@ NOT_TRANSFORMS: dict[str, str] = {
     "tree_zeros_like": "tree helper",
     "Schedule": "the type of a schedule: a callable count -> value",
     **{f.__name__: "schedule" for f in SCHEDULES},
+}
+
+
+_LR = {"learning_rate": 0.1}
+OPTAX_CASES = {
+    "adam": OptaxCase(_LR),
+    "adam#nesterov": OptaxCase({**_LR, "nesterov": True}),
+    "adamw": OptaxCase(_LR),
+    "adamw#mask": OptaxCase(
+        {**_LR, "weight_decay": 0.1, "mask": {"w": True, "b": False, "s": False}}
+    ),
+    "sgd": OptaxCase(_LR),
+    "sgd#momentum": OptaxCase({**_LR, "momentum": 0.9}),
+    "sgd#nesterov": OptaxCase({**_LR, "momentum": 0.9, "nesterov": True}),
+    "rmsprop": OptaxCase(_LR),
+    "rmsprop#momentum": OptaxCase({**_LR, "momentum": 0.9, "bias_correction": True}),
+    "adagrad": OptaxCase(_LR),
+    "scale_by_rms": OptaxCase(),
+    "scale_by_rss": OptaxCase(),
+    "scale_by_adam": OptaxCase(),
+    "scale_by_learning_rate": OptaxCase(_LR),
+    "scale": OptaxCase({"step_size": -0.5}),
+    "trace": OptaxCase({"decay": 0.9}),
+    "trace#nesterov": OptaxCase({"decay": 0.9, "nesterov": True}),
+    "ema": OptaxCase({"decay": 0.9}),
+    "ema#nodebias": OptaxCase({"decay": 0.9, "debias": False}),
+    "add_decayed_weights": OptaxCase({"weight_decay": 0.1}),
+    "clip": OptaxCase({"max_delta": 0.5}),
+    "clip_by_global_norm": OptaxCase({"max_norm": 0.5}),
+    "clip_by_block_rms": OptaxCase({"threshold": 0.5}),
+    "adaptive_grad_clip": OptaxCase({"clipping": 0.1}),
+    "centralize": OptaxCase(),
+    "normalize_by_update_norm": OptaxCase(),
+    "zero_nans": OptaxCase(),
+    "set_to_zero": OptaxCase(),
+    "masked": OptaxCase(
+        lambda lib: {"inner": lib.adam(0.1), "mask": {"w": True, "b": False, "s": True}}
+    ),
+    "partition": OptaxCase(
+        lambda lib: {
+            "transforms": {"a": lib.adam(0.1), "b": lib.sgd(0.1, 0.9)},
+            "param_labels": {"w": "a", "b": "b", "s": "a"},
+        }
+    ),
+    "multi_transform": OptaxCase(
+        lambda lib: {
+            "transforms": {"a": lib.rmsprop(0.1), "b": lib.adagrad(0.1)},
+            "param_labels": lambda p: {"w": "a", "b": "b", "s": "a"},
+        }
+    ),
+    # the accumulator is float32 in both (optax's default), so float64 runs agree to 1e-6
+    "MultiSteps": OptaxCase(
+        lambda lib: {"opt": lib.adam(0.1), "every_k_schedule": 2}, rtol=1e-6, atol=1e-9
+    ),
+    "constant_schedule": OptaxCase({"value": 0.5}, kind="schedule"),
+    "linear_schedule": OptaxCase(
+        {"init_value": 1.0, "end_value": 0.1, "transition_steps": 6}, kind="schedule"
+    ),
+    "polynomial_schedule": OptaxCase(
+        {
+            "init_value": 1.0,
+            "end_value": 0.1,
+            "power": 2.0,
+            "transition_steps": 6,
+            "transition_begin": 2,
+        },
+        kind="schedule",
+    ),
+    "exponential_decay": OptaxCase(
+        {"init_value": 1.0, "transition_steps": 3, "decay_rate": 0.5, "staircase": True},
+        kind="schedule",
+    ),
+    "cosine_decay_schedule": OptaxCase(
+        {"init_value": 1.0, "decay_steps": 8, "alpha": 0.1}, kind="schedule"
+    ),
+    "piecewise_constant_schedule": OptaxCase(
+        {"init_value": 1.0, "boundaries_and_scales": {3: 0.5, 6: 0.1}}, kind="schedule"
+    ),
+    "piecewise_interpolate_schedule": OptaxCase(
+        {
+            "interpolate_type": "cosine",
+            "init_value": 1.0,
+            "boundaries_and_scales": {3: 0.5, 6: 0.1},
+        },
+        kind="schedule",
+    ),
+    "warmup_constant_schedule": OptaxCase(
+        {"init_value": 0.0, "peak_value": 1.0, "warmup_steps": 4}, kind="schedule"
+    ),
+    "warmup_cosine_decay_schedule": OptaxCase(
+        {
+            "init_value": 0.0,
+            "peak_value": 1.0,
+            "warmup_steps": 3,
+            "decay_steps": 9,
+            "end_value": 0.1,
+        },
+        kind="schedule",
+    ),
+    "warmup_exponential_decay_schedule": OptaxCase(
+        {
+            "init_value": 0.0,
+            "peak_value": 1.0,
+            "warmup_steps": 3,
+            "transition_steps": 2,
+            "decay_rate": 0.5,
+        },
+        kind="schedule",
+    ),
+    "linear_onecycle_schedule": OptaxCase(
+        {"transition_steps": 10, "peak_value": 1.0}, kind="schedule"
+    ),
+    "cosine_onecycle_schedule": OptaxCase(
+        {"transition_steps": 10, "peak_value": 1.0}, kind="schedule"
+    ),
 }

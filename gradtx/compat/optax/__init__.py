@@ -11,6 +11,13 @@ section lists every difference. Names optax has and gradtx does not are absent:
 """
 
 import gradtx
-from gradtx.compat.optax import _dialect
+from gradtx.compat.optax import (  # noqa: F401 (the submodules, as optax.contrib, ...)
+    _dialect,
+    contrib,
+    schedules,
+    transforms,
+    tree,
+    tree_utils,
+)
 
 __all__ = _dialect.fill(globals(), "", gradtx)

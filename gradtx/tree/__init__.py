@@ -1,0 +1,81 @@
+"""gradtx.tree: pytree arithmetic, reductions, builders, moments and state look-up.
+
+optax's ``optax.tree`` names and semantics. Where a name is also a gradtx top-level helper
+under a ``tree_`` spelling (``gradtx.tree_zeros_like``), both are kept; ``gradtx.tree_utils``
+has optax's older ``tree_*`` spellings of every name here.
+"""
+
+from gradtx.tree._build import (
+    cast,
+    cast_like,
+    dtype,
+    full_like,
+    ones_like,
+    random_like,
+    split_key_like,
+    unwrap_random_key_data,
+    zeros_like,
+)
+from gradtx.tree._math import (
+    add,
+    add_scale,
+    allclose,
+    batch_shape,
+    bias_correction,
+    clip,
+    conj,
+    div,
+    max,
+    min,
+    mul,
+    norm,
+    real,
+    scale,
+    size,
+    sub,
+    sum,
+    update_infinity_moment,
+    update_moment,
+    update_moment_per_elem_norm,
+    vdot,
+    where,
+)
+from gradtx.tree._state import get, get_all_with_path, map_params, set
+
+__all__ = [
+    "add",
+    "add_scale",
+    "allclose",
+    "batch_shape",
+    "bias_correction",
+    "cast",
+    "cast_like",
+    "clip",
+    "conj",
+    "div",
+    "dtype",
+    "full_like",
+    "get",
+    "get_all_with_path",
+    "map_params",
+    "max",
+    "min",
+    "mul",
+    "norm",
+    "ones_like",
+    "random_like",
+    "real",
+    "scale",
+    "set",
+    "size",
+    "split_key_like",
+    "sub",
+    "sum",
+    "unwrap_random_key_data",
+    "update_infinity_moment",
+    "update_moment",
+    "update_moment_per_elem_norm",
+    "vdot",
+    "where",
+    "zeros_like",
+]
