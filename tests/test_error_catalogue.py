@@ -129,7 +129,7 @@ CATALOGUE = [
     (gradtx.join_schedules, Bad([lambda c: c], [1]), ValueError, r"1 schedules and 1 bound"),
     (gradtx.exponential_decay, Bad(1.0, 0, 0.5), ValueError, r"transition_steps=0"),
     # --- inject_hyperparams ---------------------------------------------------------------
-    (gradtx.inject_hyperparams(gradtx.sgd), Bad(0.1), TypeError, r"positional argument"),
+    (gradtx.inject_hyperparams(gradtx.sgd), Bad(*[0.1] * 20), TypeError, r"cannot bind the arg"),
     (
         gradtx.inject_hyperparams,
         Bad(gradtx.adam, hyperparam_dtype=jnp.bfloat16),
