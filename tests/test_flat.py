@@ -47,7 +47,9 @@ PER_LEAF = {
     "adafactor",
 }
 # Entries whose params are not a plain tree (lookahead's LookaheadParams): not flattenable as is.
-ELEMENTWISE = [e for e in ENTRIES if e.factory.__name__ not in PER_LEAF and e.params_fn is None]
+ELEMENTWISE = [
+    e for e in ENTRIES if e.factory.__name__ not in PER_LEAF and e.params_fn is None and e.any_tree
+]
 
 
 def _mixed_params():

@@ -127,13 +127,17 @@ def scale_by_lbfgs(
         started = state.count > 0
         newest = (state.count - 1) % memory_size
         s = jax.tree.map(
-            lambda p, q: jnp.where(started, p - q, 0).astype(p.dtype), params, state.params
+            lambda p, q: jnp.where(started, p - q.astype(p.dtype), 0).astype(p.dtype),
+            params,
+            state.params,
         )
         y = jax.tree.map(
-            lambda u, v: jnp.where(started, u - v, 0).astype(u.dtype), updates, state.updates
+            lambda u, v: jnp.where(started, u - v.astype(u.dtype), 0).astype(u.dtype),
+            updates,
+            state.updates,
         )
         dparams, dupdates = jax.tree.map(
-            lambda mem, x: mem.at[newest].set(x),
+            lambda mem, x: mem.at[newest].set(x.astype(mem.dtype)),
             (state.diff_params_memory, state.diff_updates_memory),
             (s, y),
         )
