@@ -137,3 +137,11 @@ def global_norm(updates, axis_name: Any = None):
     if axis_name is not None:
         sq = jax.lax.psum(sq, axis_name)
     return jnp.sqrt(sq)
+
+
+def tree_scalar_dtype(tree) -> jnp.dtype:
+    """The dtype of a transform's scalar state over ``tree``: float64 if any leaf computes in
+    float64 (``acc_dtype``), else float32. Reads only dtypes, so it works on abstract trees."""
+    dtypes = [jnp.result_type(x) for x in jax.tree.leaves(tree)]
+    wide = any(jnp.issubdtype(d, jnp.inexact) and jnp.finfo(acc_dtype(d)).bits > 32 for d in dtypes)
+    return jnp.dtype(jnp.float64 if wide else jnp.float32)

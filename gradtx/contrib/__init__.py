@@ -7,8 +7,20 @@ from gradtx.contrib._plateau import (
     ReduceLROnPlateauState,
     reduce_on_plateau,
 )
+from gradtx.contrib._schedule_free import (
+    ScheduleFreeState,
+    schedule_free,
+    schedule_free_adamw,
+    schedule_free_eval_params,
+    schedule_free_sgd,
+)
 
 __all__ = [
     "ReduceLROnPlateauState",
+    "ScheduleFreeState",
     "reduce_on_plateau",
+    "schedule_free",
+    "schedule_free_adamw",
+    "schedule_free_eval_params",
+    "schedule_free_sgd",
 ]

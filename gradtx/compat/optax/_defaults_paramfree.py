@@ -1,0 +1,63 @@
+"""optax 0.2.8's behaviour for the parameter-free and schedule-free optimizers of contrib.
+
+Each override is one call of the gradtx definition with optax's arguments; the options it
+passes reproduce where optax departs from the paper (see ``docs/guide/paramfree.md``).
+"""
+
+from __future__ import annotations
+
+from gradtx.contrib import _schedule_free
+
+
+def schedule_free_sgd(
+    learning_rate=1.0,
+    warmup_steps=None,
+    b1=0.9,
+    weight_decay=None,
+    weight_lr_power=2.0,
+    state_dtype=None,
+):
+    """optax.contrib.schedule_free_sgd: z steps with the previous step's warmup factor."""
+    return _schedule_free.schedule_free_sgd(
+        learning_rate,
+        warmup_steps,
+        b1,
+        weight_decay,
+        weight_lr_power,
+        state_dtype,
+        warmup_lag=True,
+    )
+
+
+def schedule_free_adamw(
+    learning_rate=0.0025,
+    warmup_steps=None,
+    b1=0.9,
+    b2=0.999,
+    eps=1e-8,
+    weight_decay=0.0,
+    weight_lr_power=2.0,
+    state_dtype=None,
+):
+    """optax.contrib.schedule_free_adamw: Adam's bias correction in v rather than in the step
+    size, and z stepped with the previous step's warmup factor."""
+    return _schedule_free.schedule_free_adamw(
+        learning_rate,
+        warmup_steps,
+        b1,
+        b2,
+        eps,
+        weight_decay,
+        weight_lr_power,
+        state_dtype,
+        bias_correction="moment",
+        warmup_lag=True,
+    )
+
+
+OVERRIDES = {
+    "contrib": {
+        "schedule_free_sgd": schedule_free_sgd,
+        "schedule_free_adamw": schedule_free_adamw,
+    }
+}

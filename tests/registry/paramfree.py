@@ -1,0 +1,72 @@
+"""Registry entries for the parameter-free and schedule-free optimizers of gradtx.contrib."""
+
+from __future__ import annotations
+
+import gradtx
+import gradtx.contrib as gc
+from tests.registry._entry import E, OptaxCase
+
+ENTRIES = [
+    E(
+        gc.schedule_free,
+        {"base_optimizer": gradtx.sgd(0.1), "learning_rate": 0.1},
+        sweep="b1",
+        sweep_values=(0.0, 0.5, 0.9),
+        needs_params=True,
+    ),
+    E(
+        gc.schedule_free_sgd,
+        {"learning_rate": 0.1},
+        sweep="b1",
+        sweep_values=(0.0, 0.5, 0.9),
+        needs_params=True,
+    ),
+    E(
+        gc.schedule_free_sgd,
+        {"learning_rate": 0.1, "warmup_steps": 3, "weight_decay": 0.01},
+        sweep="learning_rate",
+        needs_params=True,
+        label="warmup",
+    ),
+    E(
+        gc.schedule_free_adamw,
+        {"learning_rate": 0.01},
+        sweep="b2",
+        sweep_values=(0.9, 0.99, 0.999),
+        needs_params=True,
+    ),
+    E(
+        gc.schedule_free_adamw,
+        {
+            "learning_rate": 0.01,
+            "warmup_steps": 3,
+            "weight_decay": 0.01,
+            "bias_correction": "moment",
+            "warmup_lag": True,
+        },
+        sweep="weight_decay",
+        sweep_values=(0.0, 0.01, 0.1),
+        needs_params=True,
+        label="optax",
+    ),
+]
+
+NOT_TRANSFORMS = {
+    "schedule_free_eval_params": "a function of (state, params): the averaged iterate x",
+}
+
+# optax's warmup_constant_schedule computes in float32, even under x64
+_F32_SCHEDULE = 1e-5
+OPTAX_CASES = {
+    "contrib:schedule_free": OptaxCase(
+        kwargs=lambda lib: {"base_optimizer": lib.sgd(0.1), "learning_rate": 0.1, "b1": 0.8}
+    ),
+    "contrib:schedule_free_sgd": OptaxCase(
+        kwargs={"learning_rate": 0.1, "warmup_steps": 3, "weight_decay": 0.01},
+        rtol=_F32_SCHEDULE,
+    ),
+    "contrib:schedule_free_adamw": OptaxCase(kwargs={"learning_rate": 0.05, "weight_decay": 0.01}),
+    "contrib:schedule_free_adamw#warmup": OptaxCase(
+        kwargs={"learning_rate": 0.05, "warmup_steps": 4}, rtol=_F32_SCHEDULE
+    ),
+}
