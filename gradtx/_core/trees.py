@@ -145,3 +145,21 @@ def tree_scalar_dtype(tree) -> jnp.dtype:
     dtypes = [jnp.result_type(x) for x in jax.tree.leaves(tree)]
     wide = any(jnp.issubdtype(d, jnp.inexact) and jnp.finfo(acc_dtype(d)).bits > 32 for d in dtypes)
     return jnp.dtype(jnp.float64 if wide else jnp.float32)
+
+
+def tree_vdot(a, b, dtype=jnp.float32):
+    """sum over leaves of sum(a * b), each leaf product computed in ``acc_dtype`` and the total
+    returned in ``dtype`` (the real part for complex leaves, as a distance estimate needs)."""
+    total = jnp.zeros((), dtype)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        dt = acc_dtype(jnp.promote_types(x.dtype, y.dtype))
+        total = total + jnp.real(jnp.vdot(x.astype(dt), y.astype(dt))).astype(dtype)
+    return total
+
+
+def tree_l1_norm(tree, dtype=jnp.float32):
+    """sum over leaves of sum(abs(x)), each leaf in ``acc_dtype``, returned in ``dtype``."""
+    total = jnp.zeros((), dtype)
+    for x in jax.tree.leaves(tree):
+        total = total + jnp.sum(jnp.abs(x.astype(acc_dtype(x.dtype)))).astype(dtype)
+    return total

@@ -3,9 +3,17 @@
 Every name here is also ``gradtx.<name>`` where optax has it at its top level.
 """
 
+from gradtx.contrib._dadapt import (
+    DAdaptAdamWState,
+    dadapt_adamw,
+)
 from gradtx.contrib._plateau import (
     ReduceLROnPlateauState,
     reduce_on_plateau,
+)
+from gradtx.contrib._prodigy import (
+    ProdigyState,
+    prodigy,
 )
 from gradtx.contrib._schedule_free import (
     ScheduleFreeState,
@@ -16,8 +24,12 @@ from gradtx.contrib._schedule_free import (
 )
 
 __all__ = [
+    "DAdaptAdamWState",
+    "ProdigyState",
     "ReduceLROnPlateauState",
     "ScheduleFreeState",
+    "dadapt_adamw",
+    "prodigy",
     "reduce_on_plateau",
     "schedule_free",
     "schedule_free_adamw",

@@ -51,6 +51,33 @@ ENTRIES = [
     ),
 ]
 
+ENTRIES += [
+    E(gc.prodigy, {}, sweep="learning_rate", sweep_values=(0.5, 1.0, 2.0), needs_params=True),
+    E(
+        gc.prodigy,
+        {
+            "weight_decay": 0.01,
+            "safeguard_warmup": True,
+            "bias_correction": True,
+            "eps_with_new_estimate": True,
+            "beta3": 0.9,
+        },
+        sweep="estim_lr_coef",
+        sweep_values=(0.5, 1.0, 2.0),
+        needs_params=True,
+        label="optax,safeguard",
+    ),
+    E(gc.dadapt_adamw, {}, sweep="learning_rate", sweep_values=(0.5, 1.0, 2.0), needs_params=True),
+    E(
+        gc.dadapt_adamw,
+        {"weight_decay": 0.01, "bias_correction": True},
+        sweep="weight_decay",
+        sweep_values=(0.0, 0.01, 0.1),
+        needs_params=True,
+        label="optax",
+    ),
+]
+
 NOT_TRANSFORMS = {
     "schedule_free_eval_params": "a function of (state, params): the averaged iterate x",
 }
@@ -66,6 +93,14 @@ OPTAX_CASES = {
         rtol=_F32_SCHEDULE,
     ),
     "contrib:schedule_free_adamw": OptaxCase(kwargs={"learning_rate": 0.05, "weight_decay": 0.01}),
+    "contrib:prodigy": OptaxCase(kwargs={"estim_lr0": 1e-3, "weight_decay": 0.01}),
+    "contrib:prodigy#safeguard": OptaxCase(
+        kwargs={"estim_lr0": 1e-3, "safeguard_warmup": True, "beta3": 0.9}
+    ),
+    # d = max(d, r / |s|_1) amplifies float32 rounding of the sums (5e-5 by step 10): float64
+    "contrib:dadapt_adamw": OptaxCase(
+        kwargs={"estim_lr0": 1e-3, "weight_decay": 0.01}, float32=False
+    ),
     "contrib:schedule_free_adamw#warmup": OptaxCase(
         kwargs={"learning_rate": 0.05, "warmup_steps": 4}, rtol=_F32_SCHEDULE
     ),

@@ -6,7 +6,7 @@ passes reproduce where optax departs from the paper (see ``docs/guide/paramfree.
 
 from __future__ import annotations
 
-from gradtx.contrib import _schedule_free
+from gradtx.contrib import _dadapt, _prodigy, _schedule_free
 
 
 def schedule_free_sgd(
@@ -55,8 +55,42 @@ def schedule_free_adamw(
     )
 
 
+def prodigy(
+    learning_rate=1.0,
+    betas=(0.9, 0.999),
+    beta3=None,
+    eps=1e-8,
+    estim_lr0=1e-6,
+    estim_lr_coef=1.0,
+    weight_decay=0.0,
+    safeguard_warmup=False,
+):
+    """optax.contrib.prodigy: Adam's bias correction in the step, eps scaled by the new d."""
+    return _prodigy.prodigy(
+        learning_rate,
+        betas,
+        beta3,
+        eps,
+        estim_lr0,
+        estim_lr_coef,
+        weight_decay,
+        safeguard_warmup,
+        bias_correction=True,
+        eps_with_new_estimate=True,
+    )
+
+
+def dadapt_adamw(learning_rate=1.0, betas=(0.9, 0.999), eps=1e-8, estim_lr0=1e-6, weight_decay=0.0):
+    """optax.contrib.dadapt_adamw: Adam's bias correction in the step."""
+    return _dadapt.dadapt_adamw(
+        learning_rate, betas, eps, estim_lr0, weight_decay, bias_correction=True
+    )
+
+
 OVERRIDES = {
     "contrib": {
+        "dadapt_adamw": dadapt_adamw,
+        "prodigy": prodigy,
         "schedule_free_sgd": schedule_free_sgd,
         "schedule_free_adamw": schedule_free_adamw,
     }
