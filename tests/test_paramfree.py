@@ -177,6 +177,50 @@ def ref_dadapt_adamw(lr, b1, b2, eps, d0, wd=0.0):
     return run
 
 
+def ref_dog(r_eps, eps, lr=1.0, wd=0.0, first=None):
+    """DoG (Ivgi et al. 2023, Algorithm 1): rbar_t = max(r_eps, max_(i<=t) ||x_i - x0||);
+    eta_t = rbar_t / sqrt(sum_(i<=t) ||g_i||^2 + eps) (eps under the root, as in the authors'
+    code); x = x - lr eta_t g, g including wd x. r_eps is a number or "heuristic:a" for
+    a (1 + ||x0||) (Section 3.3); ``first`` is eta_0 for the init_step "learning_rate"."""
+
+    def run(xs):
+        x0, x = [a.copy() for a in xs], [a.copy() for a in xs]
+        norm0 = np.sqrt(dot(xs, xs))
+        rbar = r_eps if not isinstance(r_eps, str) else float(r_eps[10:]) * (1 + norm0)
+        total, out = 0.0, []
+        for t in range(STEPS):
+            g = [gi + wd * xi for gi, xi in zip(grad_np(x, t + 1), x)]
+            diff = [a - b for a, b in zip(x, x0)]
+            rbar = max(rbar, np.sqrt(dot(diff, diff)))
+            total += dot(g, g)
+            eta = first if (first is not None and t == 0) else rbar / np.sqrt(total + eps)
+            x = [xi - lr * eta * gi for xi, gi in zip(x, g)]
+            out.append(x)
+        return {"params": out}
+
+    return run
+
+
+def ref_dowg(r2_eps, eps, lr=1.0, wd=0.0):
+    """DoWG (Khaled et al. 2023, Algorithm 1): rbar_t^2 = max(rbar_(t-1)^2, ||x_t - x0||^2),
+    from r_eps^2; v_t = v_(t-1) + rbar_t^2 ||g_t||^2; eta_t = rbar_t^2 / (sqrt(v_t) + eps);
+    x = x - lr eta_t g, g including wd x."""
+
+    def run(xs):
+        x0, x = [a.copy() for a in xs], [a.copy() for a in xs]
+        rbar2, v, out = r2_eps, 0.0, []
+        for t in range(STEPS):
+            g = [gi + wd * xi for gi, xi in zip(grad_np(x, t + 1), x)]
+            diff = [a - b for a, b in zip(x, x0)]
+            rbar2 = max(rbar2, dot(diff, diff))
+            v += rbar2 * dot(g, g)
+            x = [xi - lr * rbar2 / (np.sqrt(v) + eps) * gi for xi, gi in zip(x, g)]
+            out.append(x)
+        return {"params": out}
+
+    return run
+
+
 def _const(lr):
     return lambda k: lr
 
@@ -233,13 +277,42 @@ CASES = {
         lambda: gc.dadapt_adamw(_decay, (0.8, 0.99), 1e-4, 1e-2, 0.05),
         ref_dadapt_adamw(_decay, 0.8, 0.99, 1e-4, 1e-2, 0.05),
     ),
+    "dog": (lambda: gc.dog(), ref_dog("heuristic:1e-6", 1e-8)),
+    "dog[distance,wd,lr]": (
+        lambda: gc.dog(0.5, ("distance", 1e-2), 1e-6, 0.05),
+        ref_dog(1e-2, 1e-6, lr=0.5, wd=0.05),
+    ),
+    "scale_by_dog[learning_rate]": (
+        lambda: gradtx.chain(gc.scale_by_dog(("learning_rate", 0.05)), gradtx.scale(-1.0)),
+        ref_dog(0.0, 1e-8, first=0.05),
+    ),
+    "dowg": (lambda: gc.dowg(), ref_dowg(1e-4, 1e-4)),
+    "dowg[init,wd,lr]": (
+        lambda: gc.dowg(0.5, 1e-2, 1e-6, 0.05),
+        ref_dowg(1e-2, 1e-6, lr=0.5, wd=0.05),
+    ),
 }
 
 
 # In float32, x0 - x after steps of size d0 = 1e-6 on parameters of order 1 keeps only one or
 # two digits (float32's spacing near 1 is 1.2e-7), so <g, x0 - x> and with it d drift by
 # ~1e-3 from the float64 values: a property of float32 parameters, checked in float64 only.
-FLOAT64_ONLY = {"prodigy[defaults]"}
+FLOAT64_ONLY = {
+    "prodigy[defaults]dog": (lambda: gc.dog(), ref_dog("heuristic:1e-6", 1e-8)),
+    "dog[distance,wd,lr]": (
+        lambda: gc.dog(0.5, ("distance", 1e-2), 1e-6, 0.05),
+        ref_dog(1e-2, 1e-6, lr=0.5, wd=0.05),
+    ),
+    "scale_by_dog[learning_rate]": (
+        lambda: gradtx.chain(gc.scale_by_dog(("learning_rate", 0.05)), gradtx.scale(-1.0)),
+        ref_dog(0.0, 1e-8, first=0.05),
+    ),
+    "dowg": (lambda: gc.dowg(), ref_dowg(1e-4, 1e-4)),
+    "dowg[init,wd,lr]": (
+        lambda: gc.dowg(0.5, 1e-2, 1e-6, 0.05),
+        ref_dowg(1e-2, 1e-6, lr=0.5, wd=0.05),
+    ),
+}
 
 
 def _reference(run, params0):

@@ -152,7 +152,7 @@ def tree_vdot(a, b, dtype=jnp.float32):
     returned in ``dtype`` (the real part for complex leaves, as a distance estimate needs)."""
     total = jnp.zeros((), dtype)
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        dt = acc_dtype(jnp.promote_types(x.dtype, y.dtype))
+        dt = max(acc_dtype(x.dtype), acc_dtype(y.dtype), key=lambda d: d.itemsize)
         total = total + jnp.real(jnp.vdot(x.astype(dt), y.astype(dt))).astype(dtype)
     return total
 

@@ -7,6 +7,14 @@ from gradtx.contrib._dadapt import (
     DAdaptAdamWState,
     dadapt_adamw,
 )
+from gradtx.contrib._distance import (
+    DoGState,
+    DoWGState,
+    dog,
+    dowg,
+    scale_by_dog,
+    scale_by_dowg,
+)
 from gradtx.contrib._plateau import (
     ReduceLROnPlateauState,
     reduce_on_plateau,
@@ -25,12 +33,18 @@ from gradtx.contrib._schedule_free import (
 
 __all__ = [
     "DAdaptAdamWState",
+    "DoGState",
+    "DoWGState",
     "ProdigyState",
     "ReduceLROnPlateauState",
     "ScheduleFreeState",
     "dadapt_adamw",
+    "dog",
+    "dowg",
     "prodigy",
     "reduce_on_plateau",
+    "scale_by_dog",
+    "scale_by_dowg",
     "schedule_free",
     "schedule_free_adamw",
     "schedule_free_eval_params",

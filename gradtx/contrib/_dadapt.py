@@ -110,10 +110,10 @@ def dadapt_adamw(
 
         def moments(g, m, v, s):
             a = acc_dtype(m.dtype)
-            g, c, q = g.astype(a), dlr.astype(a), sb2.astype(a)
-            m_new = as_dtype(b1, a) * m + as_dtype(1 - b1, a) * c * g
-            v_new = as_dtype(b2, a) * v + as_dtype(1 - b2, a) * jnp.square(g)
-            s_new = q * s + (1 - q) * c * g
+            g, c, q, m_, v_, s_ = (t.astype(a) for t in (g, dlr, sb2, m, v, s))
+            m_new = as_dtype(b1, a) * m_ + as_dtype(1 - b1, a) * c * g
+            v_new = as_dtype(b2, a) * v_ + as_dtype(1 - b2, a) * jnp.square(g)
+            s_new = q * s_ + (1 - q) * c * g
             return m_new.astype(m.dtype), v_new.astype(v.dtype), s_new.astype(s.dtype)
 
         m, v, s = _leafwise(moments, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum)

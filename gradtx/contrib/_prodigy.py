@@ -148,10 +148,10 @@ def prodigy(
 
         def moments(g, m, v, s):
             a = acc_dtype(m.dtype)
-            g, dd = g.astype(a), d.astype(a)
-            m_new = as_dtype(b1, a) * m + as_dtype(1 - b1, a) * dd * g
-            v_new = as_dtype(b2, a) * v + as_dtype(1 - b2, a) * jnp.square(dd * g)
-            s_new = as_dtype(b3, a) * s + s_rate.astype(a) * g
+            g, dd, m_, v_, s_ = (t.astype(a) for t in (g, d, m, v, s))
+            m_new = as_dtype(b1, a) * m_ + as_dtype(1 - b1, a) * dd * g
+            v_new = as_dtype(b2, a) * v_ + as_dtype(1 - b2, a) * jnp.square(dd * g)
+            s_new = as_dtype(b3, a) * s_ + s_rate.astype(a) * g
             return m_new.astype(m.dtype), v_new.astype(v.dtype), s_new.astype(s.dtype)
 
         m, v, s = _leafwise(moments, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum)

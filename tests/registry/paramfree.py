@@ -78,6 +78,33 @@ ENTRIES += [
     ),
 ]
 
+ENTRIES += [
+    E(gc.scale_by_dog, {}, sweep="eps", sweep_values=(1e-8, 1e-4, 1e-2), needs_params=True),
+    E(
+        gc.scale_by_dog,
+        {"init_step": ("learning_rate", 0.1)},
+        sweep="eps",
+        sweep_values=(1e-8, 1e-4, 1e-2),
+        needs_params=True,
+        label="learning_rate",
+    ),
+    E(
+        gc.dog,
+        {"init_step": ("distance", 1e-3), "weight_decay": 0.01},
+        sweep="learning_rate",
+        sweep_values=(0.5, 1.0, 2.0),
+        needs_params=True,
+    ),
+    E(gc.scale_by_dowg, {}, sweep="eps", sweep_values=(1e-6, 1e-4, 1e-2), needs_params=True),
+    E(
+        gc.dowg,
+        {"init_estim_sq_dist": 1e-3, "weight_decay": 0.01},
+        sweep="learning_rate",
+        sweep_values=(0.5, 1.0, 2.0),
+        needs_params=True,
+    ),
+]
+
 NOT_TRANSFORMS = {
     "schedule_free_eval_params": "a function of (state, params): the averaged iterate x",
 }
@@ -101,6 +128,11 @@ OPTAX_CASES = {
     "contrib:dadapt_adamw": OptaxCase(
         kwargs={"estim_lr0": 1e-3, "weight_decay": 0.01}, float32=False
     ),
+    "contrib:scale_by_dog": OptaxCase(kwargs={"init_step": ("heuristic", 1e-3)}),
+    "contrib:scale_by_dog#learning_rate": OptaxCase(kwargs={"init_step": ("learning_rate", 0.1)}),
+    "contrib:dog": OptaxCase(kwargs={"init_step": ("distance", 1e-2), "weight_decay": 0.01}),
+    "contrib:scale_by_dowg": OptaxCase(kwargs={"init_estim_sq_dist": 1e-3}),
+    "contrib:dowg": OptaxCase(kwargs={"weight_decay": 0.01}),
     "contrib:schedule_free_adamw#warmup": OptaxCase(
         kwargs={"learning_rate": 0.05, "warmup_steps": 4}, rtol=_F32_SCHEDULE
     ),
