@@ -221,6 +221,67 @@ def ref_dowg(r2_eps, eps, lr=1.0, wd=0.0):
     return run
 
 
+def ref_cocob(alpha, eps, lr=1.0, wd=0.0):
+    """COCOB-Backprop (Orabona & Tommasi 2017, Algorithm 2), per coordinate, on the gradient
+    g = lr (grad + wd w): L = max(L, |g|) from L_0 = eps; G = G + |g|;
+    Reward = max(Reward - g (w - w1), 0); theta = theta - g;
+    w = w1 + theta / (L max(G + L, alpha L)) (L + Reward)."""
+
+    def run(xs):
+        w1, w = [a.copy() for a in xs], [a.copy() for a in xs]
+        big_l = [np.full_like(a, eps) for a in xs]
+        big_g, reward, theta = ([np.zeros_like(a) for a in xs] for _ in range(3))
+        out = []
+        for t in range(STEPS):
+            g = [lr * (gi + wd * wi) for gi, wi in zip(grad_np(w, t + 1), w)]
+            big_l = [np.maximum(li, np.abs(gi)) for li, gi in zip(big_l, g)]
+            big_g = [bi + np.abs(gi) for bi, gi in zip(big_g, g)]
+            reward = [
+                np.maximum(ri - gi * (wi - w1i), 0) for ri, gi, wi, w1i in zip(reward, g, w, w1)
+            ]
+            theta = [ti - gi for ti, gi in zip(theta, g)]
+            w = [
+                w1i + ti / (li * np.maximum(bi + li, alpha * li)) * (li + ri)
+                for w1i, ti, li, bi, ri in zip(w1, theta, big_l, big_g, reward)
+            ]
+            out.append(w)
+        return {"params": out}
+
+    return run
+
+
+def ref_mechanic(base_lr, lam, eps, s_init, n):
+    """Mechanic (Cutkosky et al. 2023, Algorithm 1) over SGD (u = -base_lr g), with the
+    base steps Delta kept explicitly: S = sum(s); g' = g + lam S ||g|| / (||x|| + eps) x;
+    h = <g', Delta>; m = max(beta m, |h| + eps); v = beta^2 v + h^2;
+    r = beta r - s clip(h, -m_old, m_old); W = s_init / n m + max(r, 0);
+    s = W / (sqrt(v) + eps); Delta = Delta + u; x = x_ref + sum(s) Delta;
+    beta_i = 1 - 0.1^i."""
+    betas = 1 - 0.1 ** np.arange(1, n + 1)
+
+    def run(xs):
+        x_ref, x = [a.copy() for a in xs], [a.copy() for a in xs]
+        delta = [np.zeros_like(a) for a in xs]
+        s, m, v, r = np.full(n, s_init), np.zeros(n), np.zeros(n), np.zeros(n)
+        out = []
+        for t in range(STEPS):
+            g = grad_np(x, t + 1)
+            big_s = s.sum()
+            coef = lam * big_s * np.sqrt(dot(g, g)) / (np.sqrt(dot(x, x)) + eps)
+            h = dot([gi + coef * xi for gi, xi in zip(g, x)], delta)
+            clipped = np.clip(h, -m, m)
+            m = np.maximum(betas * m, abs(h) + eps)
+            v = betas**2 * v + h**2
+            r = betas * r - s * clipped
+            s = (s_init / n * m + np.maximum(r, 0)) / (np.sqrt(v) + eps)
+            delta = [di - base_lr * gi for di, gi in zip(delta, g)]
+            x = [xr + s.sum() * di for xr, di in zip(x_ref, delta)]
+            out.append(x)
+        return {"params": out}
+
+    return run
+
+
 def _const(lr):
     return lambda k: lr
 
@@ -290,6 +351,22 @@ CASES = {
     "dowg[init,wd,lr]": (
         lambda: gc.dowg(0.5, 1e-2, 1e-6, 0.05),
         ref_dowg(1e-2, 1e-6, lr=0.5, wd=0.05),
+    ),
+    "scale_by_cocob": (
+        lambda: gradtx.chain(gc.scale_by_cocob(), gradtx.identity()),
+        ref_cocob(100.0, 1e-8),
+    ),
+    "cocob[lr,wd,alpha]": (
+        lambda: gc.cocob(0.5, 10.0, 1e-4, 0.05),
+        ref_cocob(10.0, 1e-4, lr=0.5, wd=0.05),
+    ),
+    "mechanize[sgd]": (
+        lambda: gc.mechanize(gradtx.sgd(0.1)),
+        ref_mechanic(0.1, 0.01, 1e-8, 1e-6, 6),
+    ),
+    "mechanize[sgd,options]": (
+        lambda: gc.mechanize(gradtx.sgd(0.3), 0.1, 1e-6, 1e-3, 3),
+        ref_mechanic(0.3, 0.1, 1e-6, 1e-3, 3),
     ),
 }
 

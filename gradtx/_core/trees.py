@@ -163,3 +163,9 @@ def tree_l1_norm(tree, dtype=jnp.float32):
     for x in jax.tree.leaves(tree):
         total = total + jnp.sum(jnp.abs(x.astype(acc_dtype(x.dtype)))).astype(dtype)
     return total
+
+
+def tree_copy(tree):
+    """A copy of every leaf in its own buffer (so params and a state slot holding their start
+    may both be donated to a jitted step), keeping dtypes and shardings."""
+    return tree_map_none(lambda p: jnp.asarray(p).astype(jnp.result_type(p), copy=True), tree)

@@ -3,6 +3,11 @@
 Every name here is also ``gradtx.<name>`` where optax has it at its top level.
 """
 
+from gradtx.contrib._cocob import (
+    COCOBState,
+    cocob,
+    scale_by_cocob,
+)
 from gradtx.contrib._dadapt import (
     DAdaptAdamWState,
     dadapt_adamw,
@@ -14,6 +19,10 @@ from gradtx.contrib._distance import (
     dowg,
     scale_by_dog,
     scale_by_dowg,
+)
+from gradtx.contrib._mechanic import (
+    MechanicState,
+    mechanize,
 )
 from gradtx.contrib._plateau import (
     ReduceLROnPlateauState,
@@ -32,17 +41,22 @@ from gradtx.contrib._schedule_free import (
 )
 
 __all__ = [
+    "COCOBState",
     "DAdaptAdamWState",
     "DoGState",
     "DoWGState",
+    "MechanicState",
     "ProdigyState",
     "ReduceLROnPlateauState",
     "ScheduleFreeState",
+    "cocob",
     "dadapt_adamw",
     "dog",
     "dowg",
+    "mechanize",
     "prodigy",
     "reduce_on_plateau",
+    "scale_by_cocob",
     "scale_by_dog",
     "scale_by_dowg",
     "schedule_free",

@@ -18,6 +18,7 @@ from gradtx._core.base import GradientTransformation, chain, identity
 from gradtx._core.trees import (
     acc_dtype,
     as_dtype,
+    tree_copy,
     tree_map_none,
     tree_scalar_dtype,
     tree_sum_squares,
@@ -26,10 +27,6 @@ from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._scaling import scale_by_learning_rate
 
 _INIT_STEPS = ("distance", "learning_rate", "heuristic")
-
-
-def _copy(tree):
-    return tree_map_none(lambda p: jnp.asarray(p).astype(jnp.result_type(p), copy=True), tree)
 
 
 def _sq_dist(a, b, dt):
@@ -97,7 +94,7 @@ def scale_by_dog(init_step=("heuristic", 1e-6), eps=1e-8) -> GradientTransformat
             r_eps = as_dtype(value, dt) * (1 + jnp.sqrt(tree_sum_squares(params).astype(dt)))
         else:
             r_eps = jnp.zeros((), dt)
-        return DoGState(jnp.asarray(True), _copy(params), r_eps, jnp.zeros((), dt))
+        return DoGState(jnp.asarray(True), tree_copy(params), r_eps, jnp.zeros((), dt))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
@@ -164,7 +161,7 @@ def scale_by_dowg(init_estim_sq_dist=None, eps=1e-4) -> GradientTransformation:
 
     def init(params):
         dt = tree_scalar_dtype(params)
-        return DoWGState(_copy(params), jnp.zeros((), dt), as_dtype(start, dt))
+        return DoWGState(tree_copy(params), jnp.zeros((), dt), as_dtype(start, dt))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args

@@ -105,6 +105,32 @@ ENTRIES += [
     ),
 ]
 
+ENTRIES += [
+    E(gc.scale_by_cocob, {}, sweep="alpha", sweep_values=(10.0, 100.0, 1000.0), needs_params=True),
+    E(
+        gc.cocob,
+        {"weight_decay": 0.01},
+        sweep="learning_rate",
+        sweep_values=(0.5, 1.0, 2.0),
+        needs_params=True,
+    ),
+    E(
+        gc.mechanize,
+        {"base_optimizer": gradtx.adam(0.01)},
+        sweep="weight_decay",
+        sweep_values=(0.0, 0.01, 0.1),
+        needs_params=True,
+    ),
+    E(
+        gc.mechanize,
+        {"base_optimizer": gradtx.sgd(0.1), "num_betas": 3, "eps_in_delta": True},
+        sweep="s_init",
+        sweep_values=(1e-6, 1e-4, 1e-2),
+        needs_params=True,
+        label="optax",
+    ),
+]
+
 NOT_TRANSFORMS = {
     "schedule_free_eval_params": "a function of (state, params): the averaged iterate x",
 }
@@ -133,6 +159,11 @@ OPTAX_CASES = {
     "contrib:dog": OptaxCase(kwargs={"init_step": ("distance", 1e-2), "weight_decay": 0.01}),
     "contrib:scale_by_dowg": OptaxCase(kwargs={"init_estim_sq_dist": 1e-3}),
     "contrib:dowg": OptaxCase(kwargs={"weight_decay": 0.01}),
+    "contrib:scale_by_cocob": OptaxCase(kwargs={"alpha": 10.0}),
+    "contrib:cocob": OptaxCase(kwargs={"learning_rate": 0.5, "weight_decay": 0.01}),
+    "contrib:mechanize": OptaxCase(
+        kwargs=lambda lib: {"base_optimizer": lib.sgd(0.1), "s_init": 1e-3}
+    ),
     "contrib:schedule_free_adamw#warmup": OptaxCase(
         kwargs={"learning_rate": 0.05, "warmup_steps": 4}, rtol=_F32_SCHEDULE
     ),

@@ -6,7 +6,7 @@ passes reproduce where optax departs from the paper (see ``docs/guide/paramfree.
 
 from __future__ import annotations
 
-from gradtx.contrib import _dadapt, _prodigy, _schedule_free
+from gradtx.contrib import _dadapt, _mechanic, _prodigy, _schedule_free
 
 
 def schedule_free_sgd(
@@ -87,8 +87,16 @@ def dadapt_adamw(learning_rate=1.0, betas=(0.9, 0.999), eps=1e-8, estim_lr0=1e-6
     )
 
 
+def mechanize(base_optimizer, weight_decay=0.01, eps=1e-8, s_init=1e-6, num_betas=6):
+    """optax.contrib.mechanize: the steps recovered from the params divided by S + eps."""
+    return _mechanic.mechanize(
+        base_optimizer, weight_decay, eps, s_init, num_betas, eps_in_delta=True
+    )
+
+
 OVERRIDES = {
     "contrib": {
+        "mechanize": mechanize,
         "dadapt_adamw": dadapt_adamw,
         "prodigy": prodigy,
         "schedule_free_sgd": schedule_free_sgd,
