@@ -154,10 +154,12 @@ OPTAX_CASES = {
     "contrib:dadapt_adamw": OptaxCase(
         kwargs={"estim_lr0": 1e-3, "weight_decay": 0.01}, float32=False
     ),
-    "contrib:scale_by_dog": OptaxCase(kwargs={"init_step": ("heuristic", 1e-3)}),
-    "contrib:scale_by_dog#learning_rate": OptaxCase(kwargs={"init_step": ("learning_rate", 0.1)}),
+    # optax.contrib does not export scale_by_dog / scale_by_dowg: they are checked through
+    # dog and dowg (their only transforms besides the learning rate)
+    "contrib:dog#heuristic": OptaxCase(kwargs={"init_step": ("heuristic", 1e-3)}),
+    "contrib:dog#learning_rate": OptaxCase(kwargs={"init_step": ("learning_rate", 0.1)}),
     "contrib:dog": OptaxCase(kwargs={"init_step": ("distance", 1e-2), "weight_decay": 0.01}),
-    "contrib:scale_by_dowg": OptaxCase(kwargs={"init_estim_sq_dist": 1e-3}),
+    "contrib:dowg#init": OptaxCase(kwargs={"init_estim_sq_dist": 1e-3}),
     "contrib:dowg": OptaxCase(kwargs={"weight_decay": 0.01}),
     "contrib:scale_by_cocob": OptaxCase(kwargs={"alpha": 10.0}),
     "contrib:cocob": OptaxCase(kwargs={"learning_rate": 0.5, "weight_decay": 0.01}),
