@@ -24,6 +24,12 @@ from gradtx.contrib._mechanic import (
     MechanicState,
     mechanize,
 )
+from gradtx.contrib._momo import (
+    MomoAdamState,
+    MomoState,
+    momo,
+    momo_adam,
+)
 from gradtx.contrib._plateau import (
     ReduceLROnPlateauState,
     reduce_on_plateau,
@@ -46,6 +52,8 @@ __all__ = [
     "DoGState",
     "DoWGState",
     "MechanicState",
+    "MomoAdamState",
+    "MomoState",
     "ProdigyState",
     "ReduceLROnPlateauState",
     "ScheduleFreeState",
@@ -54,6 +62,8 @@ __all__ = [
     "dog",
     "dowg",
     "mechanize",
+    "momo",
+    "momo_adam",
     "prodigy",
     "reduce_on_plateau",
     "scale_by_cocob",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import jax.numpy as jnp
+
 import gradtx
 import gradtx.contrib as gc
 from tests.registry._entry import E, OptaxCase
@@ -131,6 +133,44 @@ ENTRIES += [
     ),
 ]
 
+_VALUE = {"value": jnp.asarray(2.0)}
+ENTRIES += [
+    E(
+        gc.momo,
+        {},
+        sweep="beta",
+        sweep_values=(0.0, 0.5, 0.9),
+        needs_params=True,
+        extra_args=_VALUE,
+    ),
+    E(
+        gc.momo,
+        {"learning_rate": 0.5, "weight_decay": 0.01, "adapt_lower_bound": True},
+        sweep="learning_rate",
+        sweep_values=(0.1, 0.5, 1.0),
+        needs_params=True,
+        extra_args=_VALUE,
+        label="adapt",
+    ),
+    E(
+        gc.momo_adam,
+        {},
+        sweep="b2",
+        sweep_values=(0.9, 0.99, 0.999),
+        needs_params=True,
+        extra_args=_VALUE,
+    ),
+    E(
+        gc.momo_adam,
+        {"weight_decay": 0.01, "adapt_lower_bound": True},
+        sweep="learning_rate",
+        sweep_values=(1e-3, 1e-2, 1e-1),
+        needs_params=True,
+        extra_args=_VALUE,
+        label="adapt",
+    ),
+]
+
 NOT_TRANSFORMS = {
     "schedule_free_eval_params": "a function of (state, params): the averaged iterate x",
 }
@@ -165,6 +205,14 @@ OPTAX_CASES = {
     "contrib:cocob": OptaxCase(kwargs={"learning_rate": 0.5, "weight_decay": 0.01}),
     "contrib:mechanize": OptaxCase(
         kwargs=lambda lib: {"base_optimizer": lib.sgd(0.1), "s_init": 1e-3}
+    ),
+    "contrib:momo": OptaxCase(kwargs={"learning_rate": 0.5}, extra_args=_VALUE),
+    "contrib:momo#adapt": OptaxCase(
+        kwargs={"weight_decay": 0.01, "adapt_lower_bound": True}, extra_args=_VALUE
+    ),
+    "contrib:momo_adam": OptaxCase(kwargs={"learning_rate": 0.1}, extra_args=_VALUE),
+    "contrib:momo_adam#adapt": OptaxCase(
+        kwargs={"weight_decay": 0.01, "adapt_lower_bound": True}, extra_args=_VALUE
     ),
     "contrib:schedule_free_adamw#warmup": OptaxCase(
         kwargs={"learning_rate": 0.05, "warmup_steps": 4}, rtol=_F32_SCHEDULE
