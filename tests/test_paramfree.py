@@ -282,6 +282,64 @@ def ref_mechanic(base_lr, lam, eps, s_init, n):
     return run
 
 
+def ref_momo(lr, beta, lower, wd, adapt=False):
+    """MoMo (Schaipp et al. 2023, Algorithm 1; beta = 0 at the first step):
+    fbar = beta fbar + (1 - beta) f(x); d = beta d + (1 - beta) g;
+    gamma = beta gamma + (1 - beta) <g, x>;
+    tau = min(alpha, [(1 + alpha wd)(fbar - lb - gamma) + <d, x>]_+ / ||d||^2);
+    x = x / (1 + alpha wd) - tau d. MoMo* (adapt): lb first lowered to
+    max(cap / (2 (1 + alpha wd)), lower) when cap = (1 + alpha wd)(fbar - gamma) + <d, x> is below
+    (1 + alpha wd) lb, then set to max(fbar + <d, x> - gamma - tau ||d||^2 / 2, lower)."""
+
+    def run(xs):
+        x, d = [a.copy() for a in xs], [np.zeros_like(a) for a in xs]
+        fbar, gamma, lb, out = 0.0, 0.0, lower, []
+        for k in range(STEPS):
+            f, g, b = loss_np(x, k + 1), grad_np(x, k + 1), (0.0 if k == 0 else beta)
+            fbar = b * fbar + (1 - b) * f
+            d = [b * di + (1 - b) * gi for di, gi in zip(d, g)]
+            gamma = b * gamma + (1 - b) * dot(g, x)
+            q, ip, nd = 1 + lr * wd, dot(d, x), dot(d, d)
+            if adapt:
+                cap = q * (fbar - gamma) + ip
+                lb = max(cap / (2 * q), lower) if cap < q * lb else lb
+            tau = min(lr, max(q * (fbar - lb - gamma) + ip, 0.0) / nd)
+            x = [xi / q - tau * di for xi, di in zip(x, d)]
+            if adapt:
+                lb = max(fbar + ip - gamma - tau * nd / 2, lower)
+            out.append(x)
+        return {"params": out}
+
+    return run
+
+
+def ref_momo_adam(lr, b1, b2, eps, lb, wd):
+    """MoMo-Adam (Schaipp et al. 2023, Algorithm 2): fbar, d, gamma averaged with b1,
+    v = b2 v + (1 - b2) g^2; D = eps + sqrt(v / (1 - b2^t)); bc1 = 1 - b1^t;
+    tau = min(alpha / bc1, [(1 + alpha wd)(fbar - bc1 lb - gamma) + <d, x>]_+ / <d, d / D>);
+    x = x / (1 + alpha wd) - tau d / D."""
+
+    def run(xs):
+        x = [a.copy() for a in xs]
+        d, v = [np.zeros_like(a) for a in xs], [np.zeros_like(a) for a in xs]
+        fbar, gamma, out = 0.0, 0.0, []
+        for t in range(1, STEPS + 1):
+            f, g = loss_np(x, t), grad_np(x, t)
+            fbar = b1 * fbar + (1 - b1) * f
+            d = [b1 * di + (1 - b1) * gi for di, gi in zip(d, g)]
+            v = [b2 * vi + (1 - b2) * gi**2 for vi, gi in zip(v, g)]
+            big_d = [eps + np.sqrt(vi / (1 - b2**t)) for vi in v]
+            gamma = b1 * gamma + (1 - b1) * dot(g, x)
+            bc1, q = 1 - b1**t, 1 + lr * wd
+            nd = dot(d, [di / Di for di, Di in zip(d, big_d)])
+            tau = min(lr / bc1, max(q * (fbar - bc1 * lb - gamma) + dot(d, x), 0.0) / nd)
+            x = [xi / q - tau * di / Di for xi, di, Di in zip(x, d, big_d)]
+            out.append(x)
+        return {"params": out}
+
+    return run
+
+
 def _const(lr):
     return lambda k: lr
 
@@ -367,6 +425,17 @@ CASES = {
     "mechanize[sgd,options]": (
         lambda: gc.mechanize(gradtx.sgd(0.3), 0.1, 1e-6, 1e-3, 3),
         ref_mechanic(0.3, 0.1, 1e-6, 1e-3, 3),
+    ),
+    "momo": (lambda: gc.momo(0.5), ref_momo(0.5, 0.9, 0.0, 0.0)),
+    "momo[lb,wd]": (lambda: gc.momo(1.0, 0.8, -2.0, 0.05), ref_momo(1.0, 0.8, -2.0, 0.05)),
+    "momo[adapt]": (
+        lambda: gc.momo(0.5, 0.9, -5.0, 0.01, adapt_lower_bound=True),
+        ref_momo(0.5, 0.9, -5.0, 0.01, adapt=True),
+    ),
+    "momo_adam": (lambda: gc.momo_adam(0.1), ref_momo_adam(0.1, 0.9, 0.999, 1e-8, 0.0, 0.0)),
+    "momo_adam[lb,wd]": (
+        lambda: gc.momo_adam(0.2, 0.8, 0.99, 1e-4, -2.0, 0.05),
+        ref_momo_adam(0.2, 0.8, 0.99, 1e-4, -2.0, 0.05),
     ),
 }
 
