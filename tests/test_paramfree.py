@@ -529,3 +529,39 @@ def test_trajectory_matches_the_papers_algorithm(name):
     p32 = jax.tree.map(lambda x: np.asarray(x, np.float32).astype(np.float64), PARAMS0)
     err32 = _worst(_gradtx(build, jnp.float32, with_value=with_value), _reference(run, p32))
     assert err32 < 1e-5, f"{name}: float32 relative error {err32:.2e}"
+
+
+def test_mechanize_keeps_bfloat16_params_and_float32_betting_state():
+    """bf16 params give bf16 updates and a bf16 x0; the num_betas scalars stay float32."""
+    params = jax.tree.map(lambda x: jnp.asarray(x, jnp.bfloat16), PARAMS0)
+    tx = gc.mechanize(gradtx.adam(0.01))
+    state = tx.init(params)
+    grads = jax.tree.map(lambda x: jnp.asarray(x[0], jnp.bfloat16), NOISE)
+    updates, state = jax.jit(tx.update)(grads, state, params)
+    assert {x.dtype for x in jax.tree.leaves((updates, state.x0))} == {jnp.dtype(jnp.bfloat16)}
+    assert {x.dtype for x in (state.r, state.m, state.v, state.s)} == {jnp.dtype(jnp.float32)}
+    assert all(bool(jnp.all(jnp.isfinite(x.astype(jnp.float32)))) for x in jax.tree.leaves(updates))
+
+
+def test_abstract_init_and_missing_loss():
+    """Every optimizer here initialises under jax.eval_shape (no concrete params needed), and
+    momo names value= when the loss is missing."""
+    for build in (
+        lambda: gc.schedule_free_adamw(),
+        lambda: gc.prodigy(),
+        lambda: gc.dadapt_adamw(),
+        lambda: gc.dog(),
+        lambda: gc.dowg(),
+        lambda: gc.cocob(),
+        lambda: gc.mechanize(gradtx.sgd(0.1)),
+        lambda: gc.momo(),
+        lambda: gc.momo_adam(),
+    ):
+        tx = build()
+        params = jax.tree.map(jnp.asarray, PARAMS0)
+        abstract = jax.eval_shape(tx.init, params)
+        concrete = tx.init(params)
+        assert jax.tree.structure(abstract) == jax.tree.structure(concrete)
+    with pytest.raises(ValueError, match="value="):
+        tx = gc.momo()
+        tx.update(params, tx.init(params), params)
