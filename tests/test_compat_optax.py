@@ -59,6 +59,7 @@ CHECKED_ELSEWHERE = {
     "incremental_update": "test_averaging",
     "periodic_update": "test_averaging",
     "safe_increment": "test_tree",
+    "schedule_free_eval_params": "test_paramfree compares it with optax's",
 }
 
 

@@ -565,3 +565,23 @@ def test_abstract_init_and_missing_loss():
     with pytest.raises(ValueError, match="value="):
         tx = gc.momo()
         tx.update(params, tx.init(params), params)
+
+
+def test_eval_params_match_optax():
+    """The dialect's schedule_free_adamw and schedule_free_eval_params give optax's x."""
+    optax = pytest.importorskip("optax")
+    import gradtx.compat.optax as dialect
+
+    with jax.enable_x64(True), jax.numpy_dtype_promotion("standard"):
+        params = jax.tree.map(jnp.asarray, PARAMS0)
+        value_and_grad = _loss_and_grad(jnp.float64)
+        xs = []
+        for lib in (optax, dialect):
+            tx, p = lib.contrib.schedule_free_adamw(0.05, weight_decay=0.01), params
+            state = tx.init(p)
+            for t in range(1, 11):
+                updates, state = tx.update(value_and_grad(p, t)[1], state, p)
+                p = lib.apply_updates(p, updates)
+            xs.append(_leaves(lib.contrib.schedule_free_eval_params(state, p)))
+        for a, b in zip(*xs):
+            np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
