@@ -169,3 +169,25 @@ def tree_copy(tree):
     """A copy of every leaf in its own buffer (so params and a state slot holding their start
     may both be donated to a jitted step), keeping dtypes and shardings."""
     return tree_map_none(lambda p: jnp.asarray(p).astype(jnp.result_type(p), copy=True), tree)
+
+
+def squares_dtype(dtype) -> jnp.dtype:
+    """The storage dtype of a slot of squared gradients for a parameter of ``dtype``.
+
+    float16 parameters get float32: a gradient near 1e-3 squares to 1e-6, and ``(1 - b2) * g**2``
+    (1e-9) is below float16's smallest subnormal (6e-8), so a float16 second moment would be 0
+    and the first step would divide by ``eps`` alone (an infinite update in float16). Every other
+    dtype keeps its own: bfloat16 has float32's exponent range.
+    """
+    dtype = jnp.dtype(dtype)
+    return jnp.dtype(jnp.float32) if dtype == jnp.float16 else dtype
+
+
+def tree_squares_like(tree, fill_value=0.0):
+    """A slot of squared gradients shaped like ``tree``, each leaf in ``squares_dtype``."""
+
+    def full(x):
+        dt = squares_dtype(jnp.result_type(x))
+        return jnp.full_like(x, as_dtype(fill_value, dt), dtype=dt)
+
+    return tree_map_none(full, tree)

@@ -18,6 +18,7 @@ from gradtx._core.trees import (
     tree_l1_norm,
     tree_map_none,
     tree_scalar_dtype,
+    tree_squares_like,
     tree_vdot,
     tree_zeros_like,
     value_at,
@@ -27,7 +28,7 @@ from gradtx.contrib._prodigy import _adam_bias_correction, _leafwise
 
 class DAdaptAdamWState(NamedTuple):
     exp_avg: Any  # m: the average of dlr * g, like params
-    exp_avg_sq: Any  # v: the average of g ** 2, like params
+    exp_avg_sq: Any  # v: the average of g ** 2 (squares_dtype: float32 for float16)
     grad_sum: Any  # s: the average of dlr * g with decay sqrt(b2), like params
     estim_lr: jax.Array  # d: the distance estimate (float32, or float64 params)
     numerator_weighted: jax.Array  # r: the average of dlr * <g, s / (sqrt(v) + eps)>
@@ -84,7 +85,7 @@ def dadapt_adamw(
         dt = tree_scalar_dtype(params)
         return DAdaptAdamWState(
             exp_avg=tree_zeros_like(params),
-            exp_avg_sq=tree_zeros_like(params),
+            exp_avg_sq=tree_squares_like(params),
             grad_sum=tree_zeros_like(params),
             estim_lr=as_dtype(estim_lr0, dt),
             numerator_weighted=jnp.zeros((), dt),

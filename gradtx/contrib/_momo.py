@@ -18,6 +18,7 @@ from gradtx._core.trees import (
     safe_increment,
     tree_map_none,
     tree_scalar_dtype,
+    tree_squares_like,
     tree_sum_squares,
     tree_vdot,
     tree_zeros_like,
@@ -138,7 +139,7 @@ def momo(
 
 class MomoAdamState(NamedTuple):
     exp_avg: Any  # d: the average of the gradients, like params
-    exp_avg_sq: Any  # v: the average of the squared gradients, like params
+    exp_avg_sq: Any  # v: the average of g ** 2 (squares_dtype: float32 for float16)
     barf: jax.Array  # the average of the losses (float32, or float64 params)
     gamma: jax.Array  # the average of <g, x>
     lb: jax.Array  # the lower bound on the loss in use
@@ -191,7 +192,7 @@ def momo_adam(
         zero = jnp.zeros((), dt)
         return MomoAdamState(
             tree_zeros_like(params),
-            tree_zeros_like(params),
+            tree_squares_like(params),
             zero,
             zero,
             as_dtype(lower_bound, dt),

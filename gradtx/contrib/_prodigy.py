@@ -20,6 +20,7 @@ from gradtx._core.trees import (
     tree_l1_norm,
     tree_map_none,
     tree_scalar_dtype,
+    tree_squares_like,
     tree_vdot,
     tree_zeros_like,
     value_at,
@@ -53,7 +54,7 @@ def _minus(a, b):
 
 class ProdigyState(NamedTuple):
     exp_avg: Any  # m: the average of d * g, like params
-    exp_avg_sq: Any  # v: the average of (d * g) ** 2, like params
+    exp_avg_sq: Any  # v: the average of (d * g) ** 2 (squares_dtype)
     grad_sum: Any  # s: the weighted sum of the d-scaled gradients, like params
     params0: Any  # x0: the initial parameters
     estim_lr: jax.Array  # d: the distance estimate (float32, or float64 params)
@@ -126,7 +127,7 @@ def prodigy(
         dt = tree_scalar_dtype(params)
         return ProdigyState(
             exp_avg=tree_zeros_like(params),
-            exp_avg_sq=tree_zeros_like(params),
+            exp_avg_sq=tree_squares_like(params),
             grad_sum=tree_zeros_like(params),
             params0=tree_copy(params),
             estim_lr=as_dtype(estim_lr0, dt),

@@ -15,8 +15,8 @@ from gradtx._core.trees import (
     as_dtype,
     safe_increment,
     tree_bias_correction,
-    tree_full_like,
     tree_map_none,
+    tree_squares_like,
     tree_zeros_like,
     value_at,
 )
@@ -55,7 +55,7 @@ def scale_by_rss(
     _checks.check_number(where, "eps", eps, low=0.0)
 
     def init(params):
-        return ScaleByRssState(tree_full_like(params, initial_accumulator_value))
+        return ScaleByRssState(tree_squares_like(params, initial_accumulator_value))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -112,7 +112,7 @@ def scale_by_rms(
     def init(params):
         mu = tree_zeros_like(params) if centered else ()
         count = jnp.zeros((), jnp.int32) if keeps_count else ()
-        return ScaleByRmsState(count, tree_full_like(params, initial_scale), mu)
+        return ScaleByRmsState(count, tree_squares_like(params, initial_scale), mu)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -136,7 +136,7 @@ def scale_by_rms(
 class ScaleByAdamState(NamedTuple):
     count: jax.Array  # int32 scalar: the step t, from 1 after the first update
     mu: object  # like params (mu_dtype if given): first moment
-    nu: object  # like params: second moment
+    nu: object  # like params (float32 for float16 params): second moment
 
 
 def scale_by_adam(
@@ -174,7 +174,7 @@ def scale_by_adam(
 
     def init(params):
         mu = tree_zeros_like(params, mu_dtype)
-        return ScaleByAdamState(jnp.zeros((), jnp.int32), mu, tree_zeros_like(params))
+        return ScaleByAdamState(jnp.zeros((), jnp.int32), mu, tree_squares_like(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

@@ -152,7 +152,9 @@ def lookahead(
         fast_updates = tree_map_none(fast_leaf, u, last_difference)
         if reset_state:
             fresh = fast_optimizer.init(params.fast)
-            fast_state = jax.tree.map(lambda f, c: jnp.where(sync, f, c), fresh, fast_state)
+            fast_state = jax.tree.map(
+                lambda f, c: jnp.where(sync, f.astype(c.dtype), c), fresh, fast_state
+            )
         steps = jnp.mod(state.steps_since_sync + 1, as_dtype(sync_period, jnp.int32))
         new = params._replace(fast=fast_updates, slow=slow_updates)
         return new, LookaheadState(fast_state, steps)

@@ -378,7 +378,10 @@ def partition(
 def multi_transform(
     transforms: Mapping[str, Any], param_labels, *, mask_compatible_extra_args: bool = False
 ) -> GradientTransformation:
-    """optax's older name for ``partition``: the same transform."""
+    """optax's older name for ``partition``: the same transform.
+
+    updates = partition(transforms, param_labels)(updates)
+    """
     return partition(
         transforms, param_labels, mask_compatible_extra_args=mask_compatible_extra_args
     )

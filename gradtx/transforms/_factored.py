@@ -17,7 +17,7 @@ import numpy as np
 
 from gradtx._core import checks as _checks
 from gradtx._core.base import GradientTransformation
-from gradtx._core.trees import acc_dtype, as_dtype, safe_increment
+from gradtx._core.trees import acc_dtype, as_dtype, safe_increment, squares_dtype
 
 _NONE = lambda x: x is None  # noqa: E731
 
@@ -110,13 +110,14 @@ def scale_by_factored_rms(
 
     def init_leaf(p):
         ax = axes(p)
+        sq = squares_dtype(p.dtype)  # float32 for float16 params (squares underflow)
         if ax is None:
-            return None, None, jnp.zeros_like(p)
+            return None, None, jnp.zeros_like(p, dtype=sq)
         row, col = ax
         # jax.eval_shape keeps each slot's sharding, as zeros_like does.
         v_row = jax.eval_shape(lambda x: jnp.mean(x, axis=col, keepdims=True), p)
         v_col = jax.eval_shape(lambda x: jnp.mean(x, axis=row, keepdims=True), p)
-        return jnp.zeros_like(v_row), jnp.zeros_like(v_col), None
+        return jnp.zeros_like(v_row, dtype=sq), jnp.zeros_like(v_col, dtype=sq), None
 
     def init(params):
         leaves, treedef = jax.tree.flatten(params, is_leaf=_NONE)

@@ -17,6 +17,7 @@ from gradtx._core.trees import (
     acc_dtype,
     as_dtype,
     safe_increment,
+    squares_dtype,
     tree_map_none,
     tree_zeros_like,
 )
@@ -128,14 +129,15 @@ def scale_by_sm3(b1=0.9, b2=1.0, eps=1e-8) -> GradientTransformation:
     def init_leaf(p):
         if jnp.iscomplexobj(p):
             raise TypeError(f"{where}: complex parameters are not supported (dtype {p.dtype}).")
+        sq = squares_dtype(p.dtype)  # float32 for float16 params (squares underflow)
         if p.ndim < 2:  # the cover of a scalar or a vector is its singletons: AdaGrad
-            return [jnp.zeros_like(p)]
+            return [jnp.zeros_like(p, dtype=sq)]
         # jax.eval_shape keeps each accumulator's sharding, as zeros_like does.
         shapes = [
             jax.eval_shape(lambda x, ax=ax: jnp.max(x, axis=ax, keepdims=True), p)
             for ax in _other_axes(p.ndim)
         ]
-        return [jnp.zeros_like(s) for s in shapes]
+        return [jnp.zeros_like(s, dtype=sq) for s in shapes]
 
     def init(params):
         return ScaleBySM3State(tree_map_none(init_leaf, params), tree_zeros_like(params))

@@ -18,6 +18,8 @@ ENTRIES = [
     E(gradtx.identity, {}),
     E(gradtx.stateless, {"fn": lambda u, p: jax.tree.map(lambda g: 2 * g, u)}),
     E(gradtx.chain, {}, label="empty"),
+    E(gradtx.stateless_with_tree_map, {"f": lambda u, p: u * 0.5 + 0.1 * p}, needs_params=False),
+    E(gradtx.with_extra_args_support, {"tx": gradtx.adam(0.01)}),
     # scaling
     E(gradtx.scale, {"step_size": 0.5}, sweep="step_size"),
     E(gradtx.scale_by_learning_rate, {"learning_rate": 0.1}, sweep="learning_rate"),
@@ -298,6 +300,19 @@ NOT_TRANSFORMS: dict[str, str] = {
     "tree_update_moment": "tree helper",
     "tree_zeros_like": "tree helper",
     "Schedule": "the type of a schedule: a callable count -> value",
+    "MaskOrFn": "optax's type name: a mask tree or a function building it",
+    "OptState": "optax's type name for a state",
+    "Params": "optax's type name for parameters",
+    "ScalarOrSchedule": "optax's type name: a number, an array or a schedule",
+    "TransformInitFn": "optax's type name for init",
+    "TransformUpdateExtraArgsFn": "optax's type name for update",
+    "TransformUpdateFn": "optax's type name for update",
+    "Updates": "optax's type name for updates",
+    "init_empty_state": "an init returning EmptyState (tests/test_numerics.py)",
+    "safe_int32_increment": "optax's name for safe_increment",
+    "safe_norm": "a norm clamped from below with finite gradients (tests/test_numerics.py)",
+    "safe_root_mean_squares": "an RMS clamped from below with finite gradients",
+    "scale_gradient": "identity forward, scaled gradient backward (tests/test_numerics.py)",
     **{f.__name__: "schedule" for f in SCHEDULES},
 }
 

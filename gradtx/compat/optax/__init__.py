@@ -14,6 +14,9 @@ import gradtx
 from gradtx.compat.optax import (  # noqa: F401 (the submodules, as optax.contrib, ...)
     _dialect,
     contrib,
+    losses,
+    microbatching,
+    projections,
     schedules,
     transforms,
     tree,

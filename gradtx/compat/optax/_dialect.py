@@ -9,6 +9,7 @@ gradtx definition with optax's arguments: never a second implementation.
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 
 from gradtx.compat.optax import _names
@@ -35,6 +36,13 @@ def fill(namespace: dict, module: str, *sources) -> list[str]:
     """Put optax module ``module``'s names into ``namespace``, from the overrides or from the
     first of ``sources`` (gradtx modules) that has each; return the names exported, sorted."""
     over = overrides(module)
+    for name, fn in over.items():
+        if inspect.isfunction(fn) and not (fn.__doc__ or "").strip():
+            fn.__doc__ = (
+                f"``{name}`` with optax 0.2.8's signature and defaults: one call of gradtx's "
+                f"``{name}``, whose documentation gives the update rule (the migration table "
+                "lists what the dialect changes)."
+            )
     exported = []
     for name in _names.NAMES[module]:
         if name in over:
