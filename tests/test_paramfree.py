@@ -443,22 +443,9 @@ CASES = {
 # In float32, x0 - x after steps of size d0 = 1e-6 on parameters of order 1 keeps only one or
 # two digits (float32's spacing near 1 is 1.2e-7), so <g, x0 - x> and with it d drift by
 # ~1e-3 from the float64 values: a property of float32 parameters, checked in float64 only.
-FLOAT64_ONLY = {
-    "prodigy[defaults]dog": (lambda: gc.dog(), ref_dog("heuristic:1e-6", 1e-8)),
-    "dog[distance,wd,lr]": (
-        lambda: gc.dog(0.5, ("distance", 1e-2), 1e-6, 0.05),
-        ref_dog(1e-2, 1e-6, lr=0.5, wd=0.05),
-    ),
-    "scale_by_dog[learning_rate]": (
-        lambda: gradtx.chain(gc.scale_by_dog(("learning_rate", 0.05)), gradtx.scale(-1.0)),
-        ref_dog(0.0, 1e-8, first=0.05),
-    ),
-    "dowg": (lambda: gc.dowg(), ref_dowg(1e-4, 1e-4)),
-    "dowg[init,wd,lr]": (
-        lambda: gc.dowg(0.5, 1e-2, 1e-6, 0.05),
-        ref_dowg(1e-2, 1e-6, lr=0.5, wd=0.05),
-    ),
-}
+# mechanize recovers the sum of the base steps as (x - x0) / S, which in float32 parameters
+# carries the same loss while S is of order num_betas * s_init = 6e-6.
+FLOAT64_ONLY = {"prodigy[defaults]", "mechanize[sgd]"}
 
 
 def _reference(run, params0):
