@@ -241,6 +241,38 @@ def global_norm(updates, axis_name: Any = None):
     return safe_sqrt(sq)
 
 
+def tree_scalar_dtype(tree) -> jnp.dtype:
+    """The dtype of a transform's scalar state over ``tree``: float64 if any leaf computes in
+    float64 (``acc_dtype``), else float32. Reads only dtypes, so it works on abstract trees."""
+    dtypes = [jnp.result_type(x) for x in jax.tree.leaves(tree)]
+    wide = any(jnp.issubdtype(d, jnp.inexact) and jnp.finfo(acc_dtype(d)).bits > 32 for d in dtypes)
+    return jnp.dtype(jnp.float64 if wide else jnp.float32)
+
+
+def tree_vdot(a, b, dtype=jnp.float32):
+    """sum over leaves of sum(a * b), each leaf product computed in ``acc_dtype`` and the total
+    returned in ``dtype`` (the real part for complex leaves, as a distance estimate needs)."""
+    total = jnp.zeros((), dtype)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        dt = max(acc_dtype(x.dtype), acc_dtype(y.dtype), key=lambda d: d.itemsize)
+        total = total + jnp.real(jnp.vdot(x.astype(dt), y.astype(dt))).astype(dtype)
+    return total
+
+
+def tree_l1_norm(tree, dtype=jnp.float32):
+    """sum over leaves of sum(abs(x)), each leaf in ``acc_dtype``, returned in ``dtype``."""
+    total = jnp.zeros((), dtype)
+    for x in jax.tree.leaves(tree):
+        total = total + jnp.sum(jnp.abs(x.astype(acc_dtype(x.dtype)))).astype(dtype)
+    return total
+
+
+def tree_copy(tree):
+    """A copy of every leaf in its own buffer (so params and a state slot holding their start
+    may both be donated to a jitted step), keeping dtypes and shardings."""
+    return tree_map_none(lambda p: jnp.asarray(p).astype(jnp.result_type(p), copy=True), tree)
+
+
 def squares_dtype(dtype) -> jnp.dtype:
     """The storage dtype of a slot of squared gradients for a parameter of ``dtype``.
 
