@@ -3,12 +3,24 @@
 Every name here is also ``gradtx.<name>`` where optax has it at its top level.
 """
 
+from gradtx.contrib._muon import (
+    MuonDimensionNumbers,
+    MuonState,
+    muon,
+    muon_bytes_moved,
+    scale_by_muon,
+)
 from gradtx.contrib._plateau import (
     ReduceLROnPlateauState,
     reduce_on_plateau,
 )
 
 __all__ = [
+    "MuonDimensionNumbers",
+    "MuonState",
     "ReduceLROnPlateauState",
+    "muon",
+    "muon_bytes_moved",
     "reduce_on_plateau",
+    "scale_by_muon",
 ]

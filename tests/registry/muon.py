@@ -1,0 +1,67 @@
+"""Registry entries for the matrix-preconditioned optimizers in gradtx.contrib (Muon)."""
+
+from __future__ import annotations
+
+from gradtx.contrib import MuonDimensionNumbers as D
+from gradtx.contrib import muon, scale_by_muon
+from tests.registry._entry import E, OptaxCase
+
+# every leaf of the example tree as a matrix: the vector as 1 x 4, the scalar as 1 x 1, the
+# (2, 3, 2) tensor as two 3 x 2 slices
+ALL_MATRICES = {"w": D(), "b": D((), 0), "block": {"s": D((), ()), "k": D(1, 2)}}
+
+ENTRIES = [
+    E(
+        muon,
+        {"learning_rate": 0.02},
+        sweep="beta",
+        sweep_values=(0.5, 0.9, 0.95),
+        needs_params=True,
+    ),
+    E(
+        muon,
+        {
+            "learning_rate": 0.02,
+            "muon_weight_dimension_numbers": {
+                "w": D(),
+                "b": None,
+                "block": {"s": None, "k": D(0, (1, 2))},
+            },
+            "bias_correction": True,
+            "eps_clamp": False,
+            "consistent_rms": 0.2,
+            "batch_same_shape": True,
+        },
+        sweep="weight_decay",
+        sweep_values=(0.0, 0.1, 0.2),
+        needs_params=True,
+        label="tensor-optax-rules",
+    ),
+    E(
+        scale_by_muon,
+        {"weight_dimension_numbers": ALL_MATRICES},
+        sweep="beta",
+        sweep_values=(0.5, 0.9, 0.95),
+    ),
+    E(
+        scale_by_muon,
+        {"weight_dimension_numbers": ALL_MATRICES, "nesterov": False, "adaptive": True},
+        sweep="eps",
+        sweep_values=(1e-8, 1e-7, 1e-3),
+        label="adaptive",
+    ),
+]
+
+NOT_TRANSFORMS = {
+    "MuonDimensionNumbers": "a spec type: which axes of a leaf Muon reads as rows and columns",
+    "muon_bytes_moved": "a function: the bytes a jitted Muon step moves between devices",
+}
+
+# optax.contrib.scale_by_muon rejects the parity tree's vector and scalar (rank < 2), so it is
+# compared with optax in tests/test_muon.py on matrices instead
+OPTAX_CASES = {
+    "contrib:muon": OptaxCase(kwargs={"learning_rate": 0.05, "weight_decay": 0.01}),
+    "contrib:muon#rms": OptaxCase(
+        kwargs={"learning_rate": 0.05, "beta": 0.9, "consistent_rms": 0.2, "adaptive": True}
+    ),
+}
