@@ -286,7 +286,7 @@ def test_abstract_init_and_state_layout():
     assert jax.tree.structure(abstract) == jax.tree.structure(concrete)
     state = concrete.inner_states["muon"][0]
     assert state.mu["w"].shape == (3, 4) and state.mu["block"]["k"].shape == (2, 3, 2)
-    assert state.mu["b"] is None and state.ns_coeffs.shape == (5, 3)
+    assert state.mu["b"] is None
 
 
 @pytest.mark.parametrize(

@@ -193,7 +193,8 @@ def newton_schulz(x, ns_coeffs, eps, *, preconditioning="frobenius", eps_clamp=T
 
     norm is the Frobenius norm (preconditioning="frobenius") or the spectral norm
     ("spectral", from an SVD: exact but slower). Both bound the spectral norm by 1, which the
-    iteration needs. ``ns_coeffs`` is a (steps, 3) array; the arithmetic is in x's dtype.
+    iteration needs. ``ns_coeffs`` is a (steps, 3) NumPy array of constants (float64, so
+    float64 parameters see the exact coefficients); the arithmetic is in x's dtype.
     """
     transposed = x.shape[0] > x.shape[1]
     if transposed:
@@ -204,9 +205,8 @@ def newton_schulz(x, ns_coeffs, eps, *, preconditioning="frobenius", eps_clamp=T
         norm = jnp.sqrt(jnp.sum(jnp.real(x * jnp.conj(x))))
     eps = as_dtype(eps, norm.dtype)
     x = x / (jnp.maximum(norm, eps) if eps_clamp else norm + eps).astype(x.dtype)
-    coeffs = ns_coeffs.astype(x.dtype)
-    for i in range(coeffs.shape[0]):
-        a, b, c = coeffs[i, 0], coeffs[i, 1], coeffs[i, 2]
+    for a, b, c in np.asarray(ns_coeffs):
+        a, b, c = (jnp.asarray(v, x.dtype) for v in (a, b, c))
         gram = x @ jnp.conj(x.T)
         x = a * x + (b * gram + c * (gram @ gram)) @ x
     return x.T if transposed else x
@@ -273,7 +273,6 @@ def _orthogonalize_all(stacks, ns_coeffs, eps, precond, eps_clamp, batch, mesh, 
 class MuonState(NamedTuple):
     count: jax.Array  # int32 scalar: steps taken
     mu: Any  # momentum, shaped like the params (mu_dtype or each param's dtype)
-    ns_coeffs: jax.Array  # (steps, 3) float: the Newton-Schulz coefficients of each iteration
 
 
 def scale_by_muon(
@@ -363,8 +362,7 @@ def scale_by_muon(
 
     def init(params):
         _leaf_specs(weight_dimension_numbers, params, where, default_2d_only=False)
-        coeffs = jnp.asarray(rows, dtype=jnp.result_type(float))
-        return MuonState(jnp.zeros((), jnp.int32), tree_zeros_like(params, mu_dtype), coeffs)
+        return MuonState(jnp.zeros((), jnp.int32), tree_zeros_like(params, mu_dtype))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -391,7 +389,7 @@ def scale_by_muon(
         stacked = [_to_batched(leaves[i], specs[i]) for i in live]
         done = _orthogonalize_all(
             [s for s, _ in stacked],
-            state.ns_coeffs,
+            rows,
             eps,
             preconditioning,
             eps_clamp,
@@ -407,7 +405,7 @@ def scale_by_muon(
             out[i] = o
         new = treedef.unflatten(out)
         new = tree_map_none(lambda o, g: o.astype(g.dtype), new, updates)
-        return new, MuonState(count, tree_cast(mu, mu_dtype), state.ns_coeffs)
+        return new, MuonState(count, tree_cast(mu, mu_dtype))
 
     return GradientTransformation(init, update)
 
@@ -614,11 +612,13 @@ def muon_bytes_moved(tx, params, grads=None) -> dict:
     device (an upper bound on what it receives), summed over the program.
     """
     grads = params if grads is None else grads
-    state = tx.init(params)
-    shard = lambda t: jax.tree.map(lambda x: x.sharding, t)  # noqa: E731
+    from gradtx._state.sharding import state_shardings
+
+    state_shard = state_shardings(tx, params)
+    state = jax.jit(tx.init, out_shardings=state_shard)(params)
     step = jax.jit(
         lambda g, s, p: tx.update(g, s, p),
-        out_shardings=(shard(params), shard(state)),
+        out_shardings=(jax.tree.map(lambda x: x.sharding, params), state_shard),
     )
     text = step.lower(grads, state, params).compile().as_text()
     by = _hlo_collective_bytes(text)
