@@ -71,7 +71,17 @@ def trajectory(tx, params, grads, shardings=None):
     return updates, kept
 
 
+def norm_err(got, want):
+    """max over steps and leaves of |got - want| / |want| (Frobenius norms)."""
+    return max(
+        float(np.linalg.norm(np.asarray(a) - np.asarray(b)) / np.linalg.norm(np.asarray(b)))
+        for gs, ws in zip(got, want)
+        for a, b in zip(jax.tree.leaves(gs), jax.tree.leaves(ws))
+    )
+
+
 def rel_err(got, want):
+    """max over steps and leaves of max|got - want| / max|want|."""
     return max(
         float(np.max(np.abs(np.asarray(a) - np.asarray(b))) / np.max(np.abs(np.asarray(b))))
         for gs, ws in zip(got, want)
@@ -98,6 +108,7 @@ def main():
         got, kept = trajectory(tx, sharded, grads, shardings)
         report[name] = {
             "rel_err": rel_err(got, reference),
+            "norm_err": norm_err(got, reference),
             "kept_sharding": kept,
             **muon_bytes_moved(tx, sharded),
         }
