@@ -14,13 +14,23 @@ from gradtx.contrib._plateau import (
     ReduceLROnPlateauState,
     reduce_on_plateau,
 )
+from gradtx.contrib._shampoo import (
+    ShampooLeaf,
+    ShampooState,
+    scale_by_shampoo,
+    shampoo,
+)
 
 __all__ = [
     "MuonDimensionNumbers",
     "MuonState",
     "ReduceLROnPlateauState",
+    "ShampooLeaf",
+    "ShampooState",
     "muon",
     "muon_bytes_moved",
     "reduce_on_plateau",
     "scale_by_muon",
+    "scale_by_shampoo",
+    "shampoo",
 ]

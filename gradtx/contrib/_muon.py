@@ -258,9 +258,11 @@ def _orthogonalize_all(stacks, ns_coeffs, eps, precond, eps_clamp, batch, mesh, 
             pad = -n % k
             if pad:  # zero matrices orthogonalise to zero; they are dropped below
                 big = jnp.concatenate([big, jnp.zeros((pad,) + big.shape[1:], big.dtype)])
-            sharding = _owner_sharding(mesh, owner_axis)
-            big = jax.lax.with_sharding_constraint(big, sharding)
-            res = jax.lax.with_sharding_constraint(ns(big), sharding)[:n]
+            # shard_map: each device runs the iteration on its own whole matrices, with no
+            # collective inside (the partitioner may not split the intermediate matmuls)
+            spec = _owner_sharding(mesh, owner_axis).spec
+            big = jax.lax.with_sharding_constraint(big, _owner_sharding(mesh, owner_axis))
+            res = jax.shard_map(ns, mesh=mesh, in_specs=spec, out_specs=spec)(big)[:n]
         else:
             res = ns(big)
         start = 0

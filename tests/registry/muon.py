@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gradtx.contrib import MuonDimensionNumbers as D
-from gradtx.contrib import muon, scale_by_muon
+from gradtx.contrib import muon, scale_by_muon, scale_by_shampoo, shampoo
 from tests.registry._entry import E, OptaxCase
 
 # every leaf of the example tree as a matrix: the vector as 1 x 4, the scalar as 1 x 1, the
@@ -62,3 +62,25 @@ OPTAX_CASES = {
         kwargs={"learning_rate": 0.05, "beta": 0.9, "consistent_rms": 0.2, "adaptive": True}
     ),
 }
+
+# Shampoo: statistics stay float32 for bf16 params (bf16_ok=False: the contract wants bf16
+# slots), and eigh of the degenerate early statistics (eps * I + rank one) has no derivative
+ENTRIES += [
+    E(
+        shampoo,
+        {"learning_rate": 0.01, "block_size": 2, "precondition_frequency": 2},
+        sweep="graft_b1",
+        sweep_values=(0.0, 0.5, 0.9),
+        bf16_ok=False,
+        differentiable=False,
+    ),
+    E(
+        scale_by_shampoo,
+        {"block_size": 3},
+        sweep="beta2",
+        sweep_values=(0.9, 0.99, 1.0),
+        bf16_ok=False,
+        differentiable=False,
+    ),
+]
+NOT_TRANSFORMS["ShampooLeaf"] = "the per-matrix part of ShampooState (statistics and roots)"
