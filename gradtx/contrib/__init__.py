@@ -3,6 +3,12 @@
 Every name here is also ``gradtx.<name>`` where optax has it at its top level.
 """
 
+from gradtx.contrib._galore import (
+    GaLoreDimensionNumbers,
+    GaLoreState,
+    galore,
+    scale_by_galore,
+)
 from gradtx.contrib._muon import (
     MuonDimensionNumbers,
     MuonState,
@@ -22,14 +28,18 @@ from gradtx.contrib._shampoo import (
 )
 
 __all__ = [
+    "GaLoreDimensionNumbers",
+    "GaLoreState",
     "MuonDimensionNumbers",
     "MuonState",
     "ReduceLROnPlateauState",
     "ShampooLeaf",
     "ShampooState",
+    "galore",
     "muon",
     "muon_bytes_moved",
     "reduce_on_plateau",
+    "scale_by_galore",
     "scale_by_muon",
     "scale_by_shampoo",
     "shampoo",

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from gradtx.contrib import (
+    GaLoreDimensionNumbers,
+    galore,
+    muon,
+    scale_by_galore,
+    scale_by_muon,
+    scale_by_shampoo,
+    shampoo,
+)
 from gradtx.contrib import MuonDimensionNumbers as D
-from gradtx.contrib import muon, scale_by_muon, scale_by_shampoo, shampoo
 from tests.registry._entry import E, OptaxCase
 
 # every leaf of the example tree as a matrix: the vector as 1 x 4, the scalar as 1 x 1, the
@@ -84,3 +92,31 @@ ENTRIES += [
     ),
 ]
 NOT_TRANSFORMS["ShampooLeaf"] = "the per-matrix part of ShampooState (statistics and roots)"
+
+# GaLore: eigen/SVD projectors are not differentiable at the degenerate early steps
+ENTRIES += [
+    E(
+        galore,
+        {"learning_rate": 0.01, "rank": 2, "update_proj_gap": 2},
+        sweep="weight_decay",
+        sweep_values=(0.0, 0.1, 0.2),
+        needs_params=True,
+        differentiable=False,
+    ),
+    E(
+        scale_by_galore,
+        {
+            "rank": 1,
+            "update_proj_gap": 3,
+            "weight_dimension_numbers": GaLoreDimensionNumbers(0, (1, 2)),
+        },
+        sweep="scale",
+        sweep_values=(0.25, 0.5, 1.0),
+        differentiable=False,
+    ),
+]
+NOT_TRANSFORMS["GaLoreDimensionNumbers"] = "a spec type: which axes GaLore reads as a matrix"
+OPTAX_CASES["contrib:galore"] = OptaxCase(
+    kwargs={"learning_rate": 0.05, "rank": 1, "update_proj_gap": 3, "weight_decay": 0.01}
+)
+OPTAX_CASES["contrib:scale_by_galore"] = OptaxCase(kwargs={"rank": 1, "update_proj_gap": 4})

@@ -3,12 +3,15 @@
 Each function has optax's signature and is one call of the gradtx definition. What differs
 from gradtx (torch.optim.Muon's defaults): the learning rate is required, ``eps=1e-8`` is
 added to the norm instead of clamping it, the momentum is bias-corrected, ``weight_decay=0``,
-and the Adam fallback shares Muon's ``eps`` and ``nesterov``.
+and the Adam fallback shares Muon's ``eps`` and ``nesterov``. GaLore: the learning rate
+is required, ``scale=1`` (the paper's alpha is 0.25) and the SVD is always float32.
 """
 
 from __future__ import annotations
 
-from gradtx.contrib import _muon
+import jax.numpy as jnp
+
+from gradtx.contrib import _galore, _muon
 
 
 def scale_by_muon(
@@ -86,3 +89,42 @@ def muon(
 
 
 OVERRIDES = {"contrib": {"muon": muon, "scale_by_muon": scale_by_muon}}
+
+
+def scale_by_galore(
+    rank=128, update_proj_gap=200, scale=1.0, base_optimizer=None, weight_dimension_numbers=None
+):
+    return _galore.scale_by_galore(
+        rank,
+        update_proj_gap,
+        scale,
+        base_optimizer,
+        weight_dimension_numbers,
+        svd_dtype=jnp.float32,
+    )
+
+
+def galore(
+    learning_rate,
+    rank=128,
+    update_proj_gap=200,
+    scale=1.0,
+    base_optimizer=None,
+    weight_decay=0.0,
+    mask=None,
+    weight_dimension_numbers=None,
+):
+    return _galore.galore(
+        learning_rate,
+        rank,
+        update_proj_gap,
+        scale,
+        base_optimizer,
+        weight_decay,
+        mask,
+        weight_dimension_numbers,
+        svd_dtype=jnp.float32,
+    )
+
+
+OVERRIDES["contrib"].update(galore=galore, scale_by_galore=scale_by_galore)
