@@ -26,6 +26,12 @@ from gradtx.contrib._shampoo import (
     scale_by_shampoo,
     shampoo,
 )
+from gradtx.contrib._soap import (
+    SoapLeaf,
+    SoapState,
+    scale_by_soap,
+    soap,
+)
 
 __all__ = [
     "GaLoreDimensionNumbers",
@@ -35,6 +41,8 @@ __all__ = [
     "ReduceLROnPlateauState",
     "ShampooLeaf",
     "ShampooState",
+    "SoapLeaf",
+    "SoapState",
     "galore",
     "muon",
     "muon_bytes_moved",
@@ -42,5 +50,7 @@ __all__ = [
     "scale_by_galore",
     "scale_by_muon",
     "scale_by_shampoo",
+    "scale_by_soap",
     "shampoo",
+    "soap",
 ]

@@ -9,7 +9,9 @@ from gradtx.contrib import (
     scale_by_galore,
     scale_by_muon,
     scale_by_shampoo,
+    scale_by_soap,
     shampoo,
+    soap,
 )
 from gradtx.contrib import MuonDimensionNumbers as D
 from tests.registry._entry import E, OptaxCase
@@ -120,3 +122,25 @@ OPTAX_CASES["contrib:galore"] = OptaxCase(
     kwargs={"learning_rate": 0.05, "rank": 1, "update_proj_gap": 3, "weight_decay": 0.01}
 )
 OPTAX_CASES["contrib:scale_by_galore"] = OptaxCase(kwargs={"rank": 1, "update_proj_gap": 4})
+
+# SOAP: float32 statistics and eigenvectors for bf16 params; eigh is not differentiated
+ENTRIES += [
+    E(
+        soap,
+        {"learning_rate": 0.01, "precondition_frequency": 2, "block_size": 3},
+        sweep="b1",
+        sweep_values=(0.0, 0.5, 0.9),
+        needs_params=True,
+        bf16_ok=False,
+        differentiable=False,
+    ),
+    E(
+        scale_by_soap,
+        {"precondition_frequency": 1},
+        sweep="shampoo_beta",
+        sweep_values=(0.5, 0.9, 0.95),
+        bf16_ok=False,
+        differentiable=False,
+    ),
+]
+NOT_TRANSFORMS["SoapLeaf"] = "the per-leaf part of SoapState (moments, statistics, bases)"
