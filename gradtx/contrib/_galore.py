@@ -156,7 +156,8 @@ def scale_by_galore(
                 return u
             g2, undo = _matrix(g, spec, where)
             full = proj @ u if g2.shape[0] >= g2.shape[1] else u @ proj.T
-            return (jnp.asarray(scale, acc_dtype(g.dtype)) * undo(full)).astype(g.dtype)
+            dt = acc_dtype(g.dtype)
+            return (jnp.asarray(scale, dt) * undo(full).astype(dt)).astype(g.dtype)
 
         out = jax.tree.map(back, low_updates, projectors, updates, specs, is_leaf=_is_spec)
         return out, GaLoreState(safe_increment(state.count), base_state, projectors)
