@@ -327,8 +327,8 @@ def scale_by_muon(
         eps_clamp: divide by max(norm, eps) (True, torch) or norm + eps (False, optax).
         batch_same_shape: stack the matrices of one (fan_in, fan_out) shape and dtype and
             orthogonalise them in one batched call (fewer kernels). The arithmetic is the
-            same per matrix, but a batched matmul may round differently from single ones, so
-            results agree to rounding, not necessarily bit for bit.
+            same per matrix, but a batched matmul may use another kernel than single ones, so
+            bit-identical results are not promised (on CPU, jax 0.10.2, they were identical).
         shard_policy: "gspmd" (default): the iteration runs on the arrays as they are
             sharded and XLA adds the collectives, correct for any sharding. "owner": the
             stacks (as with batch_same_shape) are split over ``owner_axis`` of ``mesh``, so
