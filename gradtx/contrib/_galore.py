@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx._aliases._common import maximizing
+from gradtx._core import checks as _checks
 from gradtx._core.base import GradientTransformation, call_update, chain
 from gradtx._core.trees import acc_dtype, safe_increment
 from gradtx.transforms._adaptive import scale_by_adam
@@ -101,9 +102,11 @@ def scale_by_galore(
         ICML 2024, Algorithm 2.
     """
     where = "gradtx.contrib.scale_by_galore"
-    for name, v in (("rank", rank), ("update_proj_gap", update_proj_gap)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{where}: {name}={v!r}; expected a positive Python int.")
+    if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
+        raise ValueError(f"{where}: rank={rank!r}; expected a positive Python int (a shape).")
+    _checks.check_number(
+        where, "update_proj_gap", update_proj_gap, low=1
+    )  # may be an array: only count % update_proj_gap
     base = scale_by_adam() if base_optimizer is None else base_optimizer
 
     def shapes(p, spec):

@@ -109,9 +109,13 @@ def scale_by_shampoo(
         (grafting).
     """
     where = "gradtx.contrib.scale_by_shampoo"
-    for name, v in (("block_size", block_size), ("precondition_frequency", precondition_frequency)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{where}: {name}={v!r}; expected a positive Python int.")
+    if not isinstance(block_size, int) or isinstance(block_size, bool) or block_size < 1:
+        raise ValueError(
+            f"{where}: block_size={block_size!r}; expected a positive Python int (a shape)."
+        )
+    _checks.check_number(
+        where, "precondition_frequency", precondition_frequency, low=1
+    )  # may be an array: only count % precondition_frequency
     _checks.check_number(where, "beta2", beta2, low=0.0, high=1.0)
     _checks.check_number(where, "eps", eps, low=0.0, low_open=True)
     _checks.check_number(where, "graft_b1", graft_b1, low=0.0, high=1.0, high_open=True)

@@ -76,9 +76,13 @@ def scale_by_soap(
         (arXiv:2409.11321), Algorithm 1.
     """
     where = "gradtx.contrib.scale_by_soap"
-    for name, v in (("block_size", block_size), ("precondition_frequency", precondition_frequency)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{where}: {name}={v!r}; expected a positive Python int.")
+    if not isinstance(block_size, int) or isinstance(block_size, bool) or block_size < 1:
+        raise ValueError(
+            f"{where}: block_size={block_size!r}; expected a positive Python int (a shape)."
+        )
+    _checks.check_number(
+        where, "precondition_frequency", precondition_frequency, low=1
+    )  # may be an array: only count % precondition_frequency
     for name, v in (("b1", b1), ("b2", b2), ("shampoo_beta", shampoo_beta)):
         _checks.check_number(where, name, v, low=0.0, high=1.0, high_open=True)
     _checks.check_number(where, "eps", eps, low=0.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import jax
+
 from gradtx.contrib import (
     GaLoreDimensionNumbers,
     galore,
@@ -20,6 +22,15 @@ from tests.registry._entry import E, OptaxCase
 # (2, 3, 2) tensor as two 3 x 2 slices
 ALL_MATRICES = {"w": D(), "b": D((), 0), "block": {"s": D((), ()), "k": D(1, 2)}}
 
+
+def _tensor_dims(params):
+    """3-D leaves as (fan_in, everything else), matrices as they are, others to AdamW."""
+    rule = {2: D(), 3: D(0, (1, 2))}
+    return jax.tree.map(lambda x: rule.get(x.ndim), params)
+
+
+# block_size and rank shape the state (Python ints), so the entries keep their defaults:
+# inject_hyperparams would store them as arrays
 ENTRIES = [
     E(
         muon,
@@ -32,11 +43,7 @@ ENTRIES = [
         muon,
         {
             "learning_rate": 0.02,
-            "muon_weight_dimension_numbers": {
-                "w": D(),
-                "b": None,
-                "block": {"s": None, "k": D(0, (1, 2))},
-            },
+            "muon_weight_dimension_numbers": _tensor_dims,
             "bias_correction": True,
             "eps_clamp": False,
             "consistent_rms": 0.2,
@@ -78,7 +85,7 @@ OPTAX_CASES = {
 ENTRIES += [
     E(
         shampoo,
-        {"learning_rate": 0.01, "block_size": 2, "precondition_frequency": 2},
+        {"learning_rate": 0.01, "precondition_frequency": 2},
         sweep="graft_b1",
         sweep_values=(0.0, 0.5, 0.9),
         bf16_ok=False,
@@ -86,7 +93,7 @@ ENTRIES += [
     ),
     E(
         scale_by_shampoo,
-        {"block_size": 3},
+        {"precondition_frequency": 3},
         sweep="beta2",
         sweep_values=(0.9, 0.99, 1.0),
         bf16_ok=False,
@@ -99,7 +106,7 @@ NOT_TRANSFORMS["ShampooLeaf"] = "the per-matrix part of ShampooState (statistics
 ENTRIES += [
     E(
         galore,
-        {"learning_rate": 0.01, "rank": 2, "update_proj_gap": 2},
+        {"learning_rate": 0.01, "update_proj_gap": 2},
         sweep="weight_decay",
         sweep_values=(0.0, 0.1, 0.2),
         needs_params=True,
@@ -108,7 +115,6 @@ ENTRIES += [
     E(
         scale_by_galore,
         {
-            "rank": 1,
             "update_proj_gap": 3,
             "weight_dimension_numbers": {
                 "w": GaLoreDimensionNumbers(),
@@ -131,7 +137,7 @@ OPTAX_CASES["contrib:scale_by_galore"] = OptaxCase(kwargs={"rank": 1, "update_pr
 ENTRIES += [
     E(
         soap,
-        {"learning_rate": 0.01, "precondition_frequency": 2, "block_size": 3},
+        {"learning_rate": 0.01, "precondition_frequency": 2},
         sweep="b1",
         sweep_values=(0.0, 0.5, 0.9),
         needs_params=True,
