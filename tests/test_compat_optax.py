@@ -73,6 +73,7 @@ CHECKED_ELSEWHERE = {
     "optimistic_adam": "test_zoo_misc (optax's warns DeprecationWarning when built)",
     "scale_by_distance_over_gradients": "test_zoo_misc (optax's needs rank promotion)",
     "schedule_free_eval_params": "test_paramfree compares it with optax's",
+    "scale_by_muon": "test_muon compares with optax.contrib.scale_by_muon on matrices",
     "microbatch": "test_microbatching compares gradtx.microbatching with optax's",
     "bias_correction": "test_tree_module (against optax.tree)",
     "update_moment": "test_tree_module (against optax.tree)",

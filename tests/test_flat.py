@@ -45,6 +45,15 @@ PER_LEAF = {
     "sm3",
     "scale_by_factored_rms",
     "adafactor",
+    # matrix preconditioners: they depend on each leaf's matrix shape
+    "muon",
+    "scale_by_muon",
+    "shampoo",
+    "scale_by_shampoo",
+    "soap",
+    "scale_by_soap",
+    "galore",
+    "scale_by_galore",
 }
 # Entries whose params are not a plain tree (lookahead's LookaheadParams): not flattenable as is.
 ELEMENTWISE = [

@@ -20,6 +20,12 @@ from gradtx.contrib._distance import (
     scale_by_dog,
     scale_by_dowg,
 )
+from gradtx.contrib._galore import (
+    GaLoreDimensionNumbers,
+    GaLoreState,
+    galore,
+    scale_by_galore,
+)
 from gradtx.contrib._mechanic import (
     MechanicState,
     mechanize,
@@ -29,6 +35,13 @@ from gradtx.contrib._momo import (
     MomoState,
     momo,
     momo_adam,
+)
+from gradtx.contrib._muon import (
+    MuonDimensionNumbers,
+    MuonState,
+    muon,
+    muon_bytes_moved,
+    scale_by_muon,
 )
 from gradtx.contrib._plateau import (
     ReduceLROnPlateauState,
@@ -45,32 +58,61 @@ from gradtx.contrib._schedule_free import (
     schedule_free_eval_params,
     schedule_free_sgd,
 )
+from gradtx.contrib._shampoo import (
+    ShampooLeaf,
+    ShampooState,
+    scale_by_shampoo,
+    shampoo,
+)
+from gradtx.contrib._soap import (
+    SoapLeaf,
+    SoapState,
+    scale_by_soap,
+    soap,
+)
 
 __all__ = [
     "COCOBState",
     "DAdaptAdamWState",
     "DoGState",
     "DoWGState",
+    "GaLoreDimensionNumbers",
+    "GaLoreState",
     "MechanicState",
     "MomoAdamState",
     "MomoState",
+    "MuonDimensionNumbers",
+    "MuonState",
     "ProdigyState",
     "ReduceLROnPlateauState",
     "ScheduleFreeState",
+    "ShampooLeaf",
+    "ShampooState",
+    "SoapLeaf",
+    "SoapState",
     "cocob",
     "dadapt_adamw",
     "dog",
     "dowg",
+    "galore",
     "mechanize",
     "momo",
     "momo_adam",
+    "muon",
+    "muon_bytes_moved",
     "prodigy",
     "reduce_on_plateau",
     "scale_by_cocob",
     "scale_by_dog",
     "scale_by_dowg",
+    "scale_by_galore",
+    "scale_by_muon",
+    "scale_by_shampoo",
+    "scale_by_soap",
     "schedule_free",
     "schedule_free_adamw",
     "schedule_free_eval_params",
     "schedule_free_sgd",
+    "shampoo",
+    "soap",
 ]
