@@ -60,5 +60,8 @@ def fill(namespace: dict, module: str, *sources) -> list[str]:
 
 def missing(module: str) -> list[str]:
     """optax names of ``module`` that the dialect does not have (yet)."""
-    mod = importlib.import_module(f"{_OVERRIDE_PACKAGE}{'.' + module if module else ''}")
+    try:
+        mod = importlib.import_module(f"{_OVERRIDE_PACKAGE}{'.' + module if module else ''}")
+    except ModuleNotFoundError:  # a module the dialect has none of yet
+        return list(_names.NAMES[module])
     return [n for n in _names.NAMES[module] if not hasattr(mod, n)]
