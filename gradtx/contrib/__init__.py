@@ -3,12 +3,33 @@
 Every name here is also ``gradtx.<name>`` where optax has it at its top level.
 """
 
+from gradtx.contrib._ademamix import (
+    ScaleByAdemamixState,
+    ScaleBySimplifiedAdEMAMixState,
+    ademamix,
+    scale_by_ademamix,
+    scale_by_simplified_ademamix,
+    simplified_ademamix,
+)
+from gradtx.contrib._adopt import adopt, scale_by_adopt
+from gradtx.contrib._madgrad import MadgradState, madgrad, scale_by_madgrad
 from gradtx.contrib._plateau import (
     ReduceLROnPlateauState,
     reduce_on_plateau,
 )
 
 __all__ = [
+    "MadgradState",
     "ReduceLROnPlateauState",
+    "ScaleByAdemamixState",
+    "ScaleBySimplifiedAdEMAMixState",
+    "ademamix",
+    "adopt",
+    "madgrad",
     "reduce_on_plateau",
+    "scale_by_ademamix",
+    "scale_by_adopt",
+    "scale_by_madgrad",
+    "scale_by_simplified_ademamix",
+    "simplified_ademamix",
 ]

@@ -1,0 +1,71 @@
+"""Registry entries for optax.contrib's Adam-like and utility optimizers (contribc)."""
+
+from __future__ import annotations
+
+import gradtx.contrib as gc
+import gradtx.schedules as gs
+from tests.registry._entry import E, OptaxCase
+
+ENTRIES = [
+    E(gc.scale_by_adopt, {}, sweep="b1", sweep_values=(0.0, 0.5, 0.9)),
+    E(
+        gc.scale_by_adopt,
+        {"use_clipping": False, "nesterov": True},
+        sweep="b2",
+        sweep_values=(0.5, 0.9, 0.999),
+        label="noclip,nesterov",
+    ),
+    E(gc.adopt, {"learning_rate": 0.01}, sweep="learning_rate"),
+    E(gc.scale_by_ademamix, {}, sweep="alpha", sweep_values=(0.0, 2.0, 5.0)),
+    E(
+        gc.scale_by_ademamix,
+        {"b3": gs.linear_schedule(0.9, 0.999, 10), "alpha": gs.linear_schedule(0.0, 5.0, 10)},
+        sweep="b1",
+        sweep_values=(0.0, 0.5, 0.9),
+        label="schedules",
+    ),
+    E(
+        gc.ademamix,
+        {"learning_rate": 0.01, "weight_decay": 0.01},
+        sweep="learning_rate",
+        needs_params=True,
+    ),
+    E(gc.scale_by_simplified_ademamix, {"alpha": 1.0}, sweep="alpha", sweep_values=(0.0, 1.0)),
+    E(
+        gc.simplified_ademamix,
+        {"learning_rate": 0.01, "weight_decay": 0.01},
+        sweep="learning_rate",
+        needs_params=True,
+    ),
+    E(
+        gc.scale_by_madgrad,
+        {"learning_rate": 0.01},
+        sweep="momentum",
+        needs_params=True,
+        sweep_values=(0.0, 0.5, 0.9),
+    ),
+    E(
+        gc.madgrad,
+        {"learning_rate": 0.01, "weight_decay": 0.01},
+        sweep="learning_rate",
+        needs_params=True,
+    ),
+]
+
+NOT_TRANSFORMS: dict[str, str] = {}
+
+_LR = {"learning_rate": 0.1}
+# optax computes madgrad's sqrt(k + 1) from an int32 count, in float32 even under x64 (1e-8 to
+# 1e-7 relative), and forms the step as ((1 - momentum) * z + momentum * x) - x, which cancels;
+# gradtx uses the leaf's dtype and (1 - momentum) * (z - x).
+_CANCEL = 1e-6
+OPTAX_CASES = {
+    "contrib:scale_by_adopt": OptaxCase(kwargs={"b1": 0.8, "b2": 0.95}),
+    "contrib:adopt": OptaxCase(kwargs={**_LR, "nesterov": True}),
+    "contrib:scale_by_ademamix": OptaxCase(kwargs={"b3": 0.99, "alpha": 3.0}),
+    "contrib:ademamix": OptaxCase(kwargs={**_LR, "b3": 0.99, "weight_decay": 0.01}),
+    "contrib:scale_by_simplified_ademamix": OptaxCase(kwargs={"alpha": 2.0, "b1": 0.9}),
+    "contrib:simplified_ademamix": OptaxCase(kwargs={**_LR, "alpha": 2.0, "weight_decay": 0.01}),
+    "contrib:scale_by_madgrad": OptaxCase(kwargs=_LR, rtol=_CANCEL),
+    "contrib:madgrad": OptaxCase(kwargs={**_LR, "weight_decay": 0.01}, rtol=_CANCEL),
+}
