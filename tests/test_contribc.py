@@ -5,7 +5,8 @@ independently of gradtx's code, as ``step(x, g, t, s) -> update`` with t counted
 ``s`` a dict of that leaf's state. Every case runs 25 steps on the registry's nested tree of
 mixed shapes with a scalar leaf (``tests.registry.example_params`` / ``example_grads``),
 applying the updates to the parameters, in float64 (1e-10 relative per element) and float32
-(1e-5 relative to each leaf's largest update, against the float64 reference); the update is jitted once per case and dtype.
+(1e-5 relative to the tree's largest update at each step, against a float64 reference from
+the same float32 draws); the update is jitted once per case and dtype.
 """
 
 from __future__ import annotations
