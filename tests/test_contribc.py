@@ -118,6 +118,25 @@ def ref_madgrad(lr, momentum, eps, wd=0.0, eps_in_lr=False):
     return step
 
 
+def ref_acprop(lr, b1, b2, eps, eps_root, wd=0.0, previous_mu=False):
+    """ACProp (Zhuang et al. 2021, Algorithm 2): m_t = b1 m_{t-1} + (1 - b1) g_t,
+    s_t = b2 s_{t-1} + (1 - b2) (g_t - m_t) ** 2 + eps_root, and the step uses the previous
+    step's s: theta -= lr (g_t / (sqrt(s_{t-1} / (1 - b2 ** (t - 1))) + eps) + wd theta); the
+    first step has no s_0 and takes g_1 / (1 + eps) (the authors' code, optax).
+    previous_mu: the residual g_t - m_{t-1} (optax 0.2.8's code)."""
+
+    def step(x, g, t, s):
+        m_old = s.get("m", np.zeros_like(g))
+        s["m"] = b1 * m_old + (1 - b1) * g
+        r = g - (m_old if previous_mu else s["m"])
+        v_old = s.get("s", np.zeros_like(g))
+        s["s"] = b2 * v_old + (1 - b2) * r * r + eps_root
+        v_hat = np.ones_like(g) if t == 1 else v_old / (1 - b2 ** (t - 1))
+        return -lr * (g / (np.sqrt(v_hat) + eps) + wd * x)
+
+    return step
+
+
 # ---- the table ---------------------------------------------------------------------------------
 
 _b3s = b3_warmup(0.9, 0.999, 15)
@@ -135,6 +154,14 @@ def _jnp_alpha(t):
 
 
 CASES = {
+    "scale_by_acprop": (
+        lambda: gc.scale_by_acprop(0.8, 0.95, 1e-8, 1e-12),
+        ref_acprop(-1.0, 0.8, 0.95, 1e-8, 1e-12),
+    ),
+    "acprop[previous_mu]": (
+        lambda: gc.acprop(0.01, weight_decay=0.1, residual_of_previous_mu=True),
+        ref_acprop(0.01, 0.9, 0.999, 1e-16, 1e-16, wd=0.1, previous_mu=True),
+    ),
     "scale_by_adopt": (lambda: gc.scale_by_adopt(0.8, 0.95), ref_adopt(-1.0, 0.8, 0.95, 1e-6)),
     "adopt[noclip]": (
         lambda: gc.adopt(0.1, 0.9, 0.99, 1e-6, use_clipping=False),

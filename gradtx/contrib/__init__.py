@@ -3,6 +3,7 @@
 Every name here is also ``gradtx.<name>`` where optax has it at its top level.
 """
 
+from gradtx.contrib._acprop import acprop, scale_by_acprop
 from gradtx.contrib._ademamix import (
     ScaleByAdemamixState,
     ScaleBySimplifiedAdEMAMixState,
@@ -23,10 +24,12 @@ __all__ = [
     "ReduceLROnPlateauState",
     "ScaleByAdemamixState",
     "ScaleBySimplifiedAdEMAMixState",
+    "acprop",
     "ademamix",
     "adopt",
     "madgrad",
     "reduce_on_plateau",
+    "scale_by_acprop",
     "scale_by_ademamix",
     "scale_by_adopt",
     "scale_by_madgrad",

@@ -7,6 +7,20 @@ import gradtx.schedules as gs
 from tests.registry._entry import E, OptaxCase
 
 ENTRIES = [
+    E(gc.scale_by_acprop, {}, sweep="b1", sweep_values=(0.0, 0.5, 0.9)),
+    E(
+        gc.scale_by_acprop,
+        {"residual_of_previous_mu": True},
+        sweep="b2",
+        sweep_values=(0.5, 0.9, 0.999),
+        label="optax",
+    ),
+    E(
+        gc.acprop,
+        {"learning_rate": 0.01, "weight_decay": 0.01},
+        sweep="learning_rate",
+        needs_params=True,
+    ),
     E(gc.scale_by_adopt, {}, sweep="b1", sweep_values=(0.0, 0.5, 0.9)),
     E(
         gc.scale_by_adopt,
@@ -60,6 +74,8 @@ _LR = {"learning_rate": 0.1}
 # gradtx uses the leaf's dtype and (1 - momentum) * (z - x).
 _CANCEL = 1e-6
 OPTAX_CASES = {
+    "contrib:scale_by_acprop": OptaxCase(kwargs={"b1": 0.8, "b2": 0.95}),
+    "contrib:acprop": OptaxCase(kwargs={**_LR, "weight_decay": 0.01}),
     "contrib:scale_by_adopt": OptaxCase(kwargs={"b1": 0.8, "b2": 0.95}),
     "contrib:adopt": OptaxCase(kwargs={**_LR, "nesterov": True}),
     "contrib:scale_by_ademamix": OptaxCase(kwargs={"b3": 0.99, "alpha": 3.0}),

@@ -1,11 +1,15 @@
 """optax 0.2.8's defaults for the contrib Adam-like optimizers (contribc).
 
-Only madgrad differs: optax adds eps to the learning rate (as facebookresearch/madgrad does),
-Algorithm 1 of the paper does not. See ``docs/guide/contribc.md``.
+madgrad: optax adds eps to the learning rate (as facebookresearch/madgrad does), Algorithm 1
+of the paper does not. acprop: optax 0.2.8's code centres the second moment on the previous
+first moment, against its own docstring and the authors' code (optax PR #1716).
+See ``docs/guide/contribc.md``.
 """
 
 from __future__ import annotations
 
+from gradtx.contrib._acprop import acprop as _acprop
+from gradtx.contrib._acprop import scale_by_acprop as _scale_by_acprop
 from gradtx.contrib._madgrad import madgrad as _madgrad
 from gradtx.contrib._madgrad import scale_by_madgrad as _scale_by_madgrad
 
@@ -20,8 +24,22 @@ def madgrad(learning_rate, momentum=0.9, weight_decay=0.0, eps=1e-6):
     return _madgrad(learning_rate, momentum, weight_decay, eps, eps_in_lr=True)
 
 
+def scale_by_acprop(b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16):
+    """optax.contrib.scale_by_acprop: residual updates - mu of the previous step."""
+    return _scale_by_acprop(b1, b2, eps, eps_root, residual_of_previous_mu=True)
+
+
+def acprop(learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, weight_decay=0.0, mask=None):
+    """optax.contrib.acprop: residual updates - mu of the previous step."""
+    return _acprop(
+        learning_rate, b1, b2, eps, eps_root, weight_decay, mask, residual_of_previous_mu=True
+    )
+
+
 OVERRIDES = {
     "contrib": {
+        "acprop": acprop,
+        "scale_by_acprop": scale_by_acprop,
         "madgrad": madgrad,
         "scale_by_madgrad": scale_by_madgrad,
     },
