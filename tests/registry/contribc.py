@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
+import gradtx
 import gradtx.contrib as gc
 import gradtx.schedules as gs
 from tests.registry._entry import E, OptaxCase
 
+
+def _sam_kwargs(lib):
+    return {
+        "optimizer": lib.sgd(0.1),
+        "adv_optimizer": lib.chain(lib.contrib.normalize(), lib.sgd(0.05)),
+    }
+
+
+def _grad_fn(params, i):
+    """A stand-in gradient oracle for SAM's opaque mode: the gradient of sum(p ** 2) / 2."""
+    del i
+    return params
+
+
 ENTRIES = [
+    E(gc.sam, _sam_kwargs(gradtx), needs_params=True),
+    E(
+        gc.sam,
+        {**_sam_kwargs(gradtx), "sync_period": 3, "reset_state": False},
+        needs_params=True,
+        label="3",
+    ),
+    E(
+        gc.sam,
+        {**_sam_kwargs(gradtx), "opaque_mode": True},
+        needs_params=True,
+        extra_args={"grad_fn": _grad_fn},
+        label="opaque",
+    ),
+    E(gc.normalize, {}),
+    E(gc.split_real_and_imaginary, {"inner": gradtx.adam(0.1)}),
     E(gc.scale_by_acprop, {}, sweep="b1", sweep_values=(0.0, 0.5, 0.9)),
     E(
         gc.scale_by_acprop,
@@ -74,6 +105,10 @@ _LR = {"learning_rate": 0.1}
 # gradtx uses the leaf's dtype and (1 - momentum) * (z - x).
 _CANCEL = 1e-6
 OPTAX_CASES = {
+    "contrib:sam": OptaxCase(kwargs=_sam_kwargs),
+    "contrib:sam#3": OptaxCase(kwargs=lambda lib: {**_sam_kwargs(lib), "sync_period": 3}),
+    "contrib:normalize": OptaxCase(),
+    "contrib:split_real_and_imaginary": OptaxCase(kwargs=lambda lib: {"inner": lib.adam(0.1)}),
     "contrib:scale_by_acprop": OptaxCase(kwargs={"b1": 0.8, "b2": 0.95}),
     "contrib:acprop": OptaxCase(kwargs={**_LR, "weight_decay": 0.01}),
     "contrib:scale_by_adopt": OptaxCase(kwargs={"b1": 0.8, "b2": 0.95}),
