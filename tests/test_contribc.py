@@ -247,3 +247,89 @@ def test_against_paper_reference(name):
     print(f"{name}: float64 max rel err {err64:.2e}, float32 {err32:.2e}")
     assert err64 < 1e-10, (name, err64)
     assert err32 < 1e-5, (name, err32)
+
+
+# ---- SAM: two steps against a hand-computed ascent then descent -----------------------------
+
+
+def _loss_grad(w, cos=np.cos):
+    """The gradient of sum(0.75 w ** 2 + sin(w)) over a leaf: 1.5 w + cos(w)."""
+    return 1.5 * w + cos(w)
+
+
+def _sam_reference(leaves, lr, rho, cycles):
+    """SAM (Foret et al. 2021, Algorithm 1 with eq. 2, p = 2): g = grad L(w),
+    eps_hat = rho g / ||g||_2 over the whole tree, w = w - lr grad L(w + eps_hat).
+    Returns the parameters after each of the 2 * cycles steps (ascent point, then new w)."""
+    out = []
+    w = [x.copy() for x in leaves]
+    for _ in range(cycles):
+        g = [_loss_grad(x) for x in w]
+        norm = np.sqrt(sum(np.sum(x * x) for x in g))
+        w_adv = [x + rho * gx / norm for x, gx in zip(w, g)]
+        out.append(w_adv)
+        w = [x - lr * _loss_grad(xa) for x, xa in zip(w, w_adv)]
+        out.append(w)
+    return out
+
+
+@pytest.mark.parametrize("opaque", [False, True], ids=["transparent", "opaque"])
+def test_sam_ascent_then_descent(opaque):
+    lr, rho, cycles = 0.1, 0.05, 12
+
+    def grads_at(p):
+        return jax.tree.map(lambda x: _loss_grad(x, jnp.cos), p)
+
+    for dtype, tol in ((jnp.float64, 1e-10), (jnp.float32, 1e-5)):
+        with jax.enable_x64(dtype == jnp.float64):
+            params = example_params(dtype)
+            want = _sam_reference(
+                [np.asarray(x, np.float64) for x in jax.tree.leaves(params)], lr, rho, cycles
+            )
+            adv = gradtx.chain(gc.normalize(), gradtx.sgd(rho))
+            tx = gc.sam(gradtx.sgd(lr), adv, opaque_mode=opaque)
+            state = tx.init(params)
+            step = jax.jit(tx.update, static_argnames=("grad_fn",) if opaque else ())
+            got = []
+            kw = {"grad_fn": lambda p, i: grads_at(p)} if opaque else {}  # one fn: one trace
+            for _ in range(cycles * (1 if opaque else 2)):
+                u, state = step(grads_at(params), state, params, **kw)
+                params = gradtx.apply_updates(params, u)
+                got.append([np.asarray(x, np.float64) for x in jax.tree.leaves(params)])
+            want = want[1::2] if opaque else want  # opaque: only the new w is returned
+            for g_step, w_step in zip(got, want, strict=True):
+                for g, w in zip(g_step, w_step):
+                    np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
+
+
+def test_normalize_and_split_real_and_imaginary():
+    """normalize: g / ||g||_2 over the tree (Foret et al. 2021, eq. 2). split_real_and_imaginary:
+    Adam (Kingma and Ba 2015, Algorithm 1) on the real and imaginary parts as two real arrays."""
+    with jax.enable_x64(True):
+        g = example_grads(0, jnp.float64)
+        leaves = [np.asarray(x) for x in jax.tree.leaves(g)]
+        norm = np.sqrt(sum(np.sum(x * x) for x in leaves))
+        got, _ = gc.normalize().update(g, gc.normalize().init(g))
+        for a, b in zip(jax.tree.leaves(got), leaves):
+            np.testing.assert_allclose(np.asarray(a), b / norm, rtol=1e-12)
+
+        rng = np.random.default_rng(0)
+        z = rng.standard_normal((20, 3)) + 1j * rng.standard_normal((20, 3))
+        params = {"z": jnp.zeros(3, jnp.complex128), "r": jnp.zeros((), jnp.float64)}
+        tx = gc.split_real_and_imaginary(gradtx.adam(0.1, 0.9, 0.99, 1e-8))
+        state = tx.init(params)
+        update = jax.jit(tx.update)
+        m = {k: np.zeros(3) for k in ("re", "im")}
+        v = {k: np.zeros(3) for k in ("re", "im")}
+        for t in range(1, 21):
+            grads = {"z": jnp.asarray(z[t - 1]), "r": jnp.asarray(z[t - 1, 0].real)}
+            u, state = update(grads, state, params)
+            parts = {}
+            for k, x in (("re", z[t - 1].real), ("im", z[t - 1].imag)):
+                m[k] = 0.9 * m[k] + 0.1 * x
+                v[k] = 0.99 * v[k] + 0.01 * x * x
+                mh, vh = m[k] / (1 - 0.9**t), v[k] / (1 - 0.99**t)
+                parts[k] = -0.1 * mh / (np.sqrt(vh) + 1e-8)
+            assert u["z"].dtype == jnp.complex128
+            np.testing.assert_allclose(np.asarray(u["z"]), parts["re"] + 1j * parts["im"], 1e-10)
+            np.testing.assert_allclose(float(u["r"]), parts["re"][0], rtol=1e-10)
