@@ -7,6 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradtx._core import checks as _checks
 from gradtx._core.base import GradientTransformation, call_update
 from gradtx._core.trees import tree_map_none
 
@@ -78,8 +79,7 @@ def sam(
         return tree_map_none(jnp.negative, tree)
 
     def transparent(updates, state, params=None, **extra_args):
-        if params is None:
-            raise ValueError(f"{where}: update needs params (the point the ascent starts at).")
+        _checks.require_params(params, where)
         first = state.steps_since_sync == 0
         last = state.steps_since_sync == sync_period - 1
         cache = _select(first, params, state.cache)  # w, the cycle's start
@@ -103,8 +103,7 @@ def sam(
                 f"{where}: opaque_mode=True needs update(..., grad_fn=f) with f(params, i) the "
                 "gradient at params for ascent step i."
             )
-        if params is None:
-            raise ValueError(f"{where}: update needs params (the point the ascent starts at).")
+        _checks.require_params(params, where)
         adv_params, grads, adv_state = params, updates, state.adv_state
         for i in range(sync_period - 1):
             step, adv_state = call_update(adv_optimizer, grads, adv_state, adv_params, extra_args)
