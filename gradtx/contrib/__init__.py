@@ -19,6 +19,13 @@ from gradtx.contrib._plateau import (
     reduce_on_plateau,
 )
 from gradtx.contrib._sam import SAMState, sam
+from gradtx.contrib._sophia import (
+    HutchinsonState,
+    SophiaState,
+    hutchinson_estimator_diag_hessian,
+    scale_by_sophia,
+    sophia,
+)
 from gradtx.contrib._utils import (
     NormalizeState,
     SplitRealAndImaginaryState,
@@ -27,16 +34,19 @@ from gradtx.contrib._utils import (
 )
 
 __all__ = [
+    "HutchinsonState",
     "MadgradState",
     "NormalizeState",
     "ReduceLROnPlateauState",
     "SAMState",
     "ScaleByAdemamixState",
     "ScaleBySimplifiedAdEMAMixState",
+    "SophiaState",
     "SplitRealAndImaginaryState",
     "acprop",
     "ademamix",
     "adopt",
+    "hutchinson_estimator_diag_hessian",
     "madgrad",
     "normalize",
     "reduce_on_plateau",
@@ -46,6 +56,8 @@ __all__ = [
     "scale_by_adopt",
     "scale_by_madgrad",
     "scale_by_simplified_ademamix",
+    "scale_by_sophia",
     "simplified_ademamix",
+    "sophia",
     "split_real_and_imaginary",
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
+
 import gradtx
 import gradtx.contrib as gc
 import gradtx.schedules as gs
@@ -21,7 +24,31 @@ def _grad_fn(params, i):
     return params
 
 
+def _obj_fn(params):
+    """A smooth loss with a non-constant Hessian, for Sophia's Hutchinson estimates."""
+    return sum(jnp.sum(0.5 * x**2 + jnp.cos(x)) for x in jax.tree.leaves(params))
+
+
+_OBJ = {"obj_fn": _obj_fn}
+
 ENTRIES = [
+    E(gc.hutchinson_estimator_diag_hessian, {}, needs_params=True, extra_args=_OBJ),
+    E(
+        gc.scale_by_sophia,
+        {"update_interval": 2},
+        sweep="b1",
+        sweep_values=(0.0, 0.5, 0.9),
+        needs_params=True,
+        extra_args=_OBJ,
+    ),
+    E(
+        gc.sophia,
+        {"learning_rate": 0.01, "bias_correction": True, "fresh_hessian": False},
+        sweep="learning_rate",
+        needs_params=True,
+        extra_args=_OBJ,
+        label="optax",
+    ),
     E(gc.sam, _sam_kwargs(gradtx), needs_params=True),
     E(
         gc.sam,
@@ -105,6 +132,8 @@ _LR = {"learning_rate": 0.1}
 # gradtx uses the leaf's dtype and (1 - momentum) * (z - x).
 _CANCEL = 1e-6
 OPTAX_CASES = {
+    "contrib:hutchinson_estimator_diag_hessian": OptaxCase(extra_args=_OBJ),
+    "contrib:sophia": OptaxCase(kwargs={**_LR, "update_interval": 2}, extra_args=_OBJ),
     "contrib:sam": OptaxCase(kwargs=_sam_kwargs),
     "contrib:sam#3": OptaxCase(kwargs=lambda lib: {**_sam_kwargs(lib), "sync_period": 3}),
     "contrib:normalize": OptaxCase(),
