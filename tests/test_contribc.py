@@ -416,3 +416,61 @@ def test_sophia_keeps_bfloat16():
     assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves((sophia_state.mu, sophia_state.nu)))
     assert sophia_state.hessian_fn_state.key.dtype == jnp.uint32
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(u))
+
+
+SHARDING_SCRIPT = """
+import jax, jax.numpy as jnp, numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+import gradtx, gradtx.contrib as gc
+mesh = Mesh(np.array(jax.devices()).reshape(2, 4), ("data", "model"))
+specs = {"w": P("data", "model"), "b": P("model"), "s": P()}
+shapes = {"w": (8, 12), "b": (12,), "s": ()}
+params = {k: jax.device_put(jnp.linspace(-1.0, 1.0, int(np.prod(v))).reshape(v),
+                            NamedSharding(mesh, specs[k])) for k, v in shapes.items()}
+grads = jax.tree.map(lambda p: 0.5 * p + 0.1, params)
+def loss(p):
+    return sum(jnp.sum(x ** 2) for x in jax.tree.leaves(p))
+def check(state, label):
+    n = 0
+    for path, leaf in jax.tree_util.tree_leaves_with_path(state):
+        key = jax.tree_util.keystr(path)
+        for name, p in params.items():
+            if key.endswith("['" + name + "']"):
+                assert leaf.sharding.is_equivalent_to(p.sharding, p.ndim), (label, key)
+                n += 1
+    assert n >= 3, (label, n)
+for name, tx in {
+    "adopt": gc.adopt(0.1), "ademamix": gc.ademamix(0.1), "madgrad": gc.madgrad(0.1),
+    "simplified_ademamix": gc.simplified_ademamix(0.1), "acprop": gc.acprop(0.1),
+    "sam": gc.sam(gradtx.sgd(0.1), gradtx.chain(gc.normalize(), gradtx.sgd(0.05))),
+    "sophia": gc.sophia(0.1, update_interval=1),
+}.items():
+    state = tx.init(params)
+    check(state, name + " init")
+    abstract = jax.eval_shape(tx.init, params)
+    assert jax.tree.structure(abstract) == jax.tree.structure(state), name
+    assert [(a.shape, a.dtype) for a in jax.tree.leaves(abstract)] == [
+        (a.shape, a.dtype) for a in jax.tree.leaves(state)], name
+    step = jax.jit(lambda p, s, g: tx.update(g, s, p, obj_fn=loss))
+    p, s = params, state
+    for _ in range(2):
+        u, s = step(p, s, grads)
+        p = gradtx.apply_updates(p, u)
+    check(s, name + " after jit")
+print("ok")
+"""
+
+
+def test_state_follows_parameter_sharding():
+    """On 8 simulated CPU devices each slot takes its parameter's sharding (a fresh process:
+    the device count is fixed when jax starts)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    env["JAX_PLATFORMS"] = "cpu"
+    out = subprocess.run(
+        [sys.executable, "-c", SHARDING_SCRIPT], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]
