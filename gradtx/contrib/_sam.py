@@ -22,7 +22,9 @@ class SAMState(NamedTuple):
 def _select(cond, if_true, if_false):
     """Leaf by leaf ``where(cond, if_true, if_false)`` (exact, and NaN-safe, unlike a blend)."""
     return jax.tree.map(
-        lambda a, b: jnp.where(cond, a, b).astype(jnp.result_type(b)), if_true, if_false
+        lambda a, b: jnp.where(cond, jnp.asarray(a).astype(jnp.result_type(b)), b),
+        if_true,
+        if_false,
     )
 
 
@@ -88,7 +90,10 @@ def sam(
         )
         descent, opt_state = call_update(optimizer, updates, state.opt_state, cache, extra_args)
         back_and_descend = tree_map_none(
-            lambda w, p, u: ((w - p).astype(u.dtype) + u).astype(u.dtype), cache, params, descent
+            lambda w, p, u: ((w.astype(p.dtype) - p).astype(u.dtype) + u).astype(u.dtype),
+            cache,
+            params,
+            descent,
         )
         updates = _select(last, back_and_descend, negate(adv_updates))
         if reset_state:

@@ -32,7 +32,8 @@ def _obj_fn(params):
 _OBJ = {"obj_fn": _obj_fn}
 # Hutchinson's state is a uint32 PRNG key, which the contract's bf16 check does not admit among
 # state dtypes; test_contribc.test_sophia_keeps_bfloat16 checks those three in bf16 instead.
-_KEYED = {"needs_params": True, "extra_args": _OBJ, "bf16_ok": False}
+# test_hyperparams' hypergradient check passes no extra_args (Sophia needs obj_fn).
+_KEYED = {"needs_params": True, "extra_args": _OBJ, "bf16_ok": False, "differentiable": False}
 
 ENTRIES = [
     E(gc.hutchinson_estimator_diag_hessian, {}, **_KEYED),
