@@ -16,6 +16,17 @@ jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
+# Files whose tests start subprocesses (notebook kernels, 8 simulated devices, several
+# processes, the demo command): under pytest-xdist they share one worker, one at a time.
+SUBPROCESS_FILES = ("test_notebooks.py", "test_scaleout.py", "test_sharding.py", "test_demo.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SUBPROCESS_FILES:
+            item.add_marker(pytest.mark.xdist_group("subprocesses"))
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _drop_compiled_programs_after_each_module():
     yield

@@ -326,3 +326,20 @@ def test_selective_transform_trains_only_unfrozen_leaves():
         outs, _ = run(tx, 1)
         want = 0.0 if everything else -0.1 * nested_grads(0)["s"]
         np.testing.assert_allclose(outs[0]["s"], want, rtol=1e-6, atol=1e-7)
+
+
+def test_masking_out_a_bare_array_does_not_blame_missing_params():
+    """A bare-array tree whose one leaf is masked out: the inner transform (which needs params)
+    is not called with params=None, and the update passes through unchanged."""
+    w = jnp.ones(3)
+    g = jnp.full(3, 0.5)
+    for tx in (
+        gradtx.masked(gradtx.adamw(0.1), lambda p: False),
+        gradtx.selective_transform(gradtx.adamw(0.1), freeze_mask=lambda p: True),
+    ):
+        u, _ = tx.update(g, tx.init(w), w)
+        assert u.shape == (3,)
+    u, _ = gradtx.masked(gradtx.adamw(0.1), lambda p: False).update(
+        g, gradtx.masked(gradtx.adamw(0.1), lambda p: False).init(w), w
+    )
+    np.testing.assert_array_equal(np.asarray(u), np.asarray(g))

@@ -168,7 +168,7 @@ def _check_bfloat16(entry):
         assert leaf.dtype == jnp.bfloat16, f"bf16 params gave a {leaf.dtype} update or param"
     for leaf in jax.tree.leaves(state):
         assert leaf.dtype in (jnp.bfloat16, jnp.int32, jnp.float32, jnp.bool_), leaf.dtype
-        if jnp.issubdtype(leaf.dtype, jnp.floating) and leaf.ndim > 0:
+        if jnp.issubdtype(leaf.dtype, jnp.floating) and leaf.ndim > 0 and not entry.float32_slots:
             assert leaf.dtype == jnp.bfloat16, "a slot mirroring a bf16 parameter left bf16"
         assert bool(jnp.all(jnp.isfinite(leaf.astype(jnp.float32)))) or leaf.dtype == jnp.int32
 

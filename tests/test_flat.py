@@ -28,6 +28,10 @@ PER_LEAF = {
     "freeze",
     "selective_transform",
     "param_groups",
+    # zoo_misc: one noise key per leaf (optax's draw), DoG's distance and gradient norm per leaf
+    "add_noise",
+    "noisy_sgd",
+    "scale_by_distance_over_gradients",
     # one norm, mean or accumulator per leaf (trust ratios, layer-wise and factored moments)
     "scale_by_trust_ratio",
     "scale_by_param_block_norm",
@@ -41,9 +45,20 @@ PER_LEAF = {
     "sm3",
     "scale_by_factored_rms",
     "adafactor",
+    # matrix preconditioners: they depend on each leaf's matrix shape
+    "muon",
+    "scale_by_muon",
+    "shampoo",
+    "scale_by_shampoo",
+    "soap",
+    "scale_by_soap",
+    "galore",
+    "scale_by_galore",
 }
 # Entries whose params are not a plain tree (lookahead's LookaheadParams): not flattenable as is.
-ELEMENTWISE = [e for e in ENTRIES if e.factory.__name__ not in PER_LEAF and e.params_fn is None]
+ELEMENTWISE = [
+    e for e in ENTRIES if e.factory.__name__ not in PER_LEAF and e.params_fn is None and e.any_tree
+]
 
 
 def _mixed_params():

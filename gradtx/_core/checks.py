@@ -6,9 +6,11 @@ sweeps under ``vmap`` and ``grad`` work.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 
 import jax
+import numpy as np
 
 
 def describe(x) -> str:
@@ -20,6 +22,37 @@ def describe(x) -> str:
 
 def is_python_number(x) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool) and not hasattr(x, "shape")
+
+
+def concrete_number(x):
+    """``x`` as a Python float if it is a Python or NumPy real number (or 0-d NumPy array).
+
+    None for anything else: JAX arrays and tracers are never read here (they may be traced).
+    """
+    if is_python_number(x):
+        return x
+    if isinstance(x, np.generic | np.ndarray) and np.ndim(x) == 0:
+        if np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating):
+            return x.item()
+    return None
+
+
+_recording: list[list] = []  # open recording() blocks; check_number appends its specs to each
+
+
+@contextlib.contextmanager
+def recording():
+    """Collect the ``(where, name, value, spec)`` of every check_number call in this block.
+
+    ``spec`` is the keyword arguments of the check, so the same check can be run again later
+    on a new value (``tree_set`` does this for injected hyperparameters).
+    """
+    calls: list = []
+    _recording.append(calls)
+    try:
+        yield calls
+    finally:
+        del _recording[next(i for i, c in enumerate(_recording) if c is calls)]
 
 
 def check_number(
@@ -38,9 +71,12 @@ def check_number(
     """Check a hyperparameter given as a Python number against its range.
 
     ``where`` is the public name of the transform being built, ``name`` the argument's name.
-    Arrays and tracers pass unchecked; a callable passes when ``schedule_ok``, None only when
-    ``none_ok``.
+    Python numbers and NumPy scalars (or 0-d NumPy arrays) are checked; JAX arrays and tracers
+    pass unchecked; a callable passes when ``schedule_ok``, None only when ``none_ok``.
     """
+    spec = dict(low=low, high=high, low_open=low_open, high_open=high_open, hint=hint)
+    for calls in _recording:
+        calls.append((where, name, value, spec))
     if value is None:
         if none_ok:
             return
@@ -58,7 +94,10 @@ def check_number(
         )
     if isinstance(value, bool):
         raise TypeError(f"{where}: {name}={value!r} is a bool; expected a number.")
-    if not is_python_number(value):
+    if isinstance(value, np.bool_ | np.ndarray) and np.asarray(value).dtype == np.bool_:
+        raise TypeError(f"{where}: {name}={value!r} is a bool; expected a number.")
+    shown, value = value, concrete_number(value)
+    if value is None:
         return
     lo_ok = low is None or (value > low if low_open else value >= low)
     hi_ok = high is None or (value < high if high_open else value <= high)
@@ -71,7 +110,7 @@ def check_number(
     lo = "-inf" if low is None else f"{low:g}"
     hi = "inf" if high is None else f"{high:g}"
     raise ValueError(
-        f"{where}: {name}={value!r} is out of range; expected {name} in {left}{lo}, {hi}{right}."
+        f"{where}: {name}={shown!r} is out of range; expected {name} in {left}{lo}, {hi}{right}."
         + (f" {hint}" if hint else "")
     )
 
@@ -125,4 +164,44 @@ def require_params(params, where: str):
         raise ValueError(
             f"{where}: this transform needs the current parameters, but update was called with "
             "params=None. Call tx.update(updates, state, params)."
+        )
+
+
+def _leaf_paths(tree):
+    none_leaf = lambda x: x is None  # noqa: E731
+    return jax.tree_util.tree_flatten_with_path(tree, is_leaf=none_leaf)[0]
+
+
+def check_same_shapes(a, b, where: str, name_a: str, name_b: str, fix: str = ""):
+    """``check_same_structure``, then every pair of leaves must have the same shape.
+
+    Shapes are static, so this costs nothing at run time (under jit it runs once, at trace
+    time). The error names the first mismatched leaf path.
+    """
+    check_same_structure(a, b, where, name_a, name_b, fix)
+    for (path, x), (_, y) in zip(_leaf_paths(a), _leaf_paths(b)):
+        if x is None or y is None:
+            continue
+        sx, sy = np.shape(x), np.shape(y)
+        if sx != sy:
+            raise ValueError(
+                f"{where}: {name_a}{jax.tree_util.keystr(path)} has shape {sx}, but "
+                f"{name_b}{jax.tree_util.keystr(path)} has shape {sy}.\n"
+                + (
+                    fix
+                    or "The state was made by init for parameters of other shapes (or the "
+                    "updates are not shaped like the parameters). Call tx.init(params) with "
+                    "the parameters you update."
+                )
+            )
+
+
+def check_scalar(where: str, name: str, value):
+    """Raise unless ``value`` (a hyperparameter's value, after any schedule) is a scalar."""
+    shape = np.shape(value)
+    if shape != ():
+        raise ValueError(
+            f"{where}: {name} has shape {shape}; a hyperparameter (or a schedule's value) must "
+            "be a scalar, the same for every leaf, or it would broadcast into the updates and "
+            "the state. Use gradtx.partition or gradtx.param_groups for per-group values."
         )

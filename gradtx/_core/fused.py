@@ -23,7 +23,11 @@ from __future__ import annotations
 import contextlib
 import os
 
-from gradtx._core.trees import acc_dtype, as_dtype, tree_map_none
+import jax
+import jax.numpy as jnp
+
+from gradtx._core import checks as _checks
+from gradtx._core.trees import acc_dtype, as_dtype, one_minus_decay, tree_map_none
 
 _FLAG = "xla_cpu_use_multi_output_fusion"
 # Leaves smaller than this keep the default form: there the kernel's launch cost dominates,
@@ -91,22 +95,36 @@ def tree_accumulate(updates, acc, keep=None, add=None, power: int = 1):
     ``(new, read)``: ``read`` is ``new`` itself, or, when single-pass updates are on, the same
     values recomputed from the old ones by an expression that shares nothing with ``new``
     (for leaves of at least ``MIN_FUSED_SIZE`` elements).
+
+    For ``power == 2`` the square is the real ``|updates| ** 2`` (``g * conj(g)`` for complex
+    leaves), and the result is clamped to the accumulator dtype's largest finite value: one
+    overflowing gradient (1e30 in float32, 1e4 in float16) would otherwise make the slot
+    infinite forever, since ``inf * decay`` never decays. The leaves of ``updates`` and
+    ``acc`` must have the same shapes (checked at trace time).
     """
+    _checks.check_same_shapes(updates, acc, "gradtx (moment update)", "updates", "the state's slot")
     single = enabled()
 
     def leaf(g, a, negate):
-        dt = acc_dtype(a.dtype)
+        stored, dt = a.dtype, acc_dtype(a.dtype)
         g, a = g.astype(dt), a.astype(dt)
         k = None if keep is None else as_dtype(keep, dt)
         c = None if add is None else as_dtype(add, dt)
-        if power == 1:
+        if power == 2 and jnp.issubdtype(dt, jnp.complexfloating):
+            re, im = jnp.real(g), jnp.imag(g)
+            sq = (re * re + im * im).astype(dt)
+            g_term = _term(c, sq, negate)
+        elif power == 1:
             g_term = _term(c, g, negate)
         elif power == 2 and negate:
             g_term = g * -g if c is None else c * (g * -g)
         else:
             g_term = _term(c, g * g if power == 2 else g**power, negate)
         total = _term(k, a, negate) + g_term
-        return -total if negate else total
+        total = -total if negate else total
+        if power == 2:
+            total = _clamp_to_finite(total, stored)
+        return total
 
     new = tree_map_none(lambda g, a: leaf(g, a, False).astype(a.dtype), updates, acc)
     if not single:
@@ -118,13 +136,28 @@ def tree_accumulate(updates, acc, keep=None, add=None, power: int = 1):
     return new, tree_map_none(reread, updates, acc, new)
 
 
+def _clamp_to_finite(x, stored_dtype):
+    """``x`` (a non-negative second moment) clamped to ``stored_dtype``'s largest finite value.
+
+    NaN stays NaN (a NaN gradient is for ``apply_if_finite`` or ``zero_nans`` to guard). The
+    clamp is written for both forms alike, so the single-pass form stays bit-identical.
+    """
+    if not jnp.issubdtype(stored_dtype, jnp.inexact):
+        return x
+    big = float(jnp.finfo(stored_dtype).max)
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        re = jnp.minimum(jnp.real(x), jnp.asarray(big, jnp.real(x).dtype))
+        return jax.lax.complex(re, jnp.imag(x))
+    return jnp.minimum(x, jnp.asarray(big, x.dtype))
+
+
 def tree_moment(updates, moments, decay, power: int):
     """The moving average ``decay * m + (1 - decay) * updates ** power``, as ``(new, read)``.
 
     ``1 - decay`` is formed before any cast, so a Python float keeps full precision and a
     bfloat16 model does not see ``decay`` rounded to 1.
     """
-    return tree_accumulate(updates, moments, decay, 1 - decay, power)
+    return tree_accumulate(updates, moments, decay, one_minus_decay(decay), power)
 
 
 def tree_update_moment(updates, moments, decay, order: int):

@@ -74,6 +74,14 @@ class FlatLayout:
                 f"FlatLayout.unflatten: buffers {sorted(missing)} are missing; pass the dict "
                 f"with every buffer of this layout ({sorted(self.buffers)})."
             )
+        for name, want in self.buffers.items():
+            got = jnp.shape(buffers[name])
+            if want is not None and got != jnp.shape(want):
+                raise ValueError(
+                    f"FlatLayout.unflatten: buffer {name!r} has shape {got}, but this layout's "
+                    f"buffer has shape {jnp.shape(want)}; its leaves would be read from the "
+                    "wrong offsets. Pass buffers made by this layout's pack (or its .buffers)."
+                )
         leaves = []
         for slot in self.slots:
             buf = buffers[slot.buffer]
@@ -93,6 +101,15 @@ class FlatLayout:
                 f"FlatLayout.pack: the tree has structure {treedef}, expected the parameters' "
                 f"{self.treedef}. Pack only trees shaped like the params the layout was built from."
             )
+        paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(tree)]
+        for slot, x, path in zip(self.slots, leaves, paths):
+            if tuple(jnp.shape(x)) != tuple(slot.shape):
+                raise ValueError(
+                    f"FlatLayout.pack: the leaf at {path or 'the root'} has shape "
+                    f"{tuple(jnp.shape(x))}, but the layout holds a leaf of shape {slot.shape} "
+                    "there; packing it would shift every later leaf of the buffer. Pack only "
+                    "trees shaped like the params the layout was built from."
+                )
         groups: dict[str, list] = {name: [] for name in self.buffers}
         for slot, x in zip(self.slots, leaves):
             groups[slot.buffer].append(jnp.asarray(x) if self.stacked else jnp.ravel(x))

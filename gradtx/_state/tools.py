@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradtx._core import checks as _checks
+
 
 def _key_name(key) -> str:
     for attr in ("name", "key", "idx"):
@@ -146,10 +148,32 @@ def tree_set(state, values: dict[str, Any] | None = None, /, **kwargs):
     ``tree_set(state, {"1/learning_rate": 3e-4})``. Values are cast to the stored dtype, so a
     jitted step taking the state is not retraced. A name may also pick a subtree (``"mu"``),
     whose new value must be a tree of the same structure.
+
+    A hyperparameter of ``inject_hyperparams`` gets the range checks its factory ran when the
+    transform was built (``b2=1.0`` or a negative learning rate raise a ValueError), applied to
+    the value as stored (a bfloat16 array holding 0.999 is 1.0, and is refused). Python, NumPy
+    and concrete JAX values are checked; tracers (inside jit or vmap) pass unchecked.
     """
+    where = "gradtx.tree_set"
     for name, value in {**(values or {}), **kwargs}.items():
-        path = _resolve(state, name, "gradtx.tree_set")
-        state = _set(state, path, value, "gradtx.tree_set", path)
+        path = _resolve(state, name, where)
+        node = _get(state, path)
+        parent = _get(state, path[:-1]) if path else None
+        if callable(getattr(parent, "check_value", None)):
+            checked = {path[-1]: value}
+        elif callable(getattr(node, "check_value", None)) and isinstance(value, dict):
+            parent, checked = node, value
+        else:
+            checked = {}
+        for key, v in checked.items():
+            if isinstance(v, jax.core.Tracer) or key not in parent:
+                continue
+            stored = np.asarray(_cast_like(parent[key], v, where, path))
+            if stored.ndim == 0 and not isinstance(v, bool):
+                if _checks.concrete_number(v) is not None:  # as the user wrote it
+                    parent.check_value(key, v, where)
+                parent.check_value(key, stored.item(), where)  # and as the optimizer sees it
+        state = _set(state, path, value, where, path)
     return state
 
 
@@ -186,23 +210,115 @@ class StateDictDiff(NamedTuple):
 
 
 def _spec(x):
-    return tuple(jnp.shape(x)), jnp.dtype(jnp.result_type(x))
+    """A leaf's shape and dtype as ``like`` has it: the dtype JAX will give the loaded array."""
+    return tuple(jnp.shape(x)), np.dtype(jnp.result_type(x))
+
+
+def _saved_spec(x):
+    """A saved value's shape and dtype as saved: not canonicalised, so with x64 off an int64
+    entry stays int64 (and does not fit an int32 leaf) instead of silently becoming int32."""
+    if hasattr(x, "dtype") and hasattr(x, "shape"):
+        return tuple(x.shape), np.dtype(x.dtype)
+    return tuple(np.shape(x)), np.dtype(jnp.result_type(x))
+
+
+def _compare(like, specs: dict):
+    """``(want, missing, unexpected, shape_mismatches, dtype_mismatches)``; specs: key ->
+    (shape, dtype) as saved. A mismatch is ``(key, line)``."""
+    want = _flat(like)
+    missing = [k for k in want if k not in specs]
+    unexpected = sorted(k for k in specs if k not in want)
+    shapes, dtypes = [], []
+    for k, leaf in want.items():
+        if k in specs:
+            (s_want, t_want), (s_got, t_got) = _spec(leaf), specs[k]
+            line = f"{k}: saved {t_got}{list(s_got)}, expected {t_want}{list(s_want)}"
+            if tuple(s_want) != tuple(s_got):
+                shapes.append((k, line))
+            elif t_want != t_got:
+                dtypes.append((k, line))
+    return want, missing, unexpected, shapes, dtypes
 
 
 def state_dict_diff(like, d: dict) -> StateDictDiff:
-    """Compare ``d`` (from ``state_dict``) with a state shaped like ``like``."""
-    want = _flat(like)
-    missing = [k for k in want if k not in d]
-    unexpected = sorted(k for k in d if k not in want)
-    mismatched = []
-    for k, leaf in want.items():
-        if k in d:
-            (s_want, t_want), (s_got, t_got) = _spec(leaf), _spec(d[k])
-            if (s_want, t_want) != (s_got, t_got):
-                mismatched.append(
-                    f"{k}: saved {t_got}{list(s_got)}, expected {t_want}{list(s_want)}"
-                )
+    """Compare ``d`` (from ``state_dict``) with a state shaped like ``like``.
+
+    Dtypes are compared as saved (an int64 entry does not match an int32 leaf, whatever
+    jax_enable_x64 says).
+    """
+    _, missing, unexpected, shapes, dtypes = _compare(
+        like, {k: _saved_spec(v) for k, v in d.items()}
+    )
+    order = {k: i for i, k in enumerate(_flat(like))}
+    mismatched = [line for _, line in sorted(shapes + dtypes, key=lambda m: order[m[0]])]
     return StateDictDiff(missing, unexpected, mismatched)
+
+
+def _fit(like, specs: dict, strict: bool, where: str):
+    """Check saved ``specs`` (key -> (shape, dtype)) against ``like`` before reading a value.
+
+    Raises one ValueError listing every problem; warns about dropped keys (non-strict).
+    Returns ``(want, cast)``: ``like``'s leaves by key, and the keys whose saved dtype differs
+    from ``like``'s (non-strict only), with the dtype to cast them to.
+    """
+    want, missing, unexpected, shapes, dtypes = _compare(like, specs)
+    problems = [f"  mismatched {line}" for _, line in shapes]
+    if strict:
+        problems += [f"  mismatched {line}" for _, line in dtypes]
+        problems += [f"  missing {k}" for k in missing]
+        problems += [f"  unexpected {k}" for k in unexpected]
+    concrete = (jax.Array, np.ndarray, np.generic)
+    if not strict:
+        problems += [
+            f"  missing {k} (`like` is abstract here, so there is no value to keep)"
+            for k in missing
+            if not isinstance(want[k], concrete)
+        ]
+    if problems:
+        hint = ", or pass strict=False to allow added and removed parameters" if strict else ""
+        if strict and dtypes:
+            hint += " and to cast other dtypes (with a warning where a value changes)"
+        raise ValueError(
+            f"{where}: the state dict does not fit `like` ({len(problems)} "
+            "problems):\n" + "\n".join(problems) + "\nLoad with the optimizer and parameters "
+            "that saved it" + hint + "."
+        )
+    if unexpected:
+        warnings.warn(
+            f"{where}: dropped saved entries that the new state lacks: " + ", ".join(unexpected),
+            stacklevel=3,
+        )
+    cast = {k: _spec(want[k])[1] for k, _ in dtypes} if not strict else {}
+    return want, cast
+
+
+def _cast_values(values: dict, cast: dict, where: str) -> dict:
+    """``values`` with the keys of ``cast`` cast to their dtype, warning where one changes."""
+    changed = []
+    out = dict(values)
+    for k, dtype in cast.items():
+        v = np.asarray(values[k])
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            real = (
+                np.real(v)
+                if np.iscomplexobj(v) and not np.issubdtype(dtype, np.complexfloating)
+                else v
+            )
+            new = real.astype(dtype)
+            same = np.array_equal(new.astype(v.dtype), v, equal_nan=v.dtype.kind in "fc")
+        out[k] = new
+        if not same:
+            changed.append(f"{k} ({v.dtype} -> {np.dtype(dtype).name})")
+    if changed:
+        warnings.warn(
+            f"{where}: casting to the dtypes of `like` changed the values of "
+            + ", ".join(changed)
+            + " (out of range, rounded or truncated). Load into a state of the saved dtypes "
+            "(e.g. inside jax.enable_x64(True) for 64-bit ones) to keep them exactly.",
+            stacklevel=3,
+        )
+    return out
 
 
 def _place(value, like_leaf):
@@ -216,38 +332,19 @@ def load_state_dict(like, d: dict, *, strict: bool = True):
     """Rebuild a state shaped like ``like`` from ``d`` (a ``state_dict``).
 
     Strict (default): any missing key, unexpected key, or shape or dtype mismatch raises one
-    ValueError listing every problem. ``strict=False`` lets the parameters change between
-    save and load: keys missing from ``d`` keep ``like``'s value (so pass ``like = tx.init(
-    new_params)``), and keys of ``d`` that ``like`` lacks are dropped with a ``UserWarning``
-    naming them (``state_dict_diff`` returns the same lists without loading). Shape and dtype
-    mismatches are errors in both modes. Leaves are placed with ``like``'s sharding; ``like``
-    may be abstract (``jax.eval_shape(tx.init, params)``) when nothing is missing.
+    ValueError listing every problem. Dtypes are compared as saved, not as JAX would convert
+    them: with x64 off, an int64 or float64 entry does not fit an int32 or float32 leaf (2**40
+    would load as 0, 1e300 as inf). ``strict=False`` lets the parameters change between save
+    and load: keys missing from ``d`` keep ``like``'s value (so pass ``like = tx.init(
+    new_params)``), keys of ``d`` that ``like`` lacks are dropped with a ``UserWarning`` naming
+    them (``state_dict_diff`` returns the same lists without loading), and a differing dtype
+    is cast to ``like``'s, with a ``UserWarning`` naming every entry whose values the cast
+    changed. Shape mismatches are errors in both modes. Leaves are placed with ``like``'s
+    sharding; ``like`` may be abstract (``jax.eval_shape(tx.init, params)``) when nothing is
+    missing.
     """
-    diff = state_dict_diff(like, d)
-    problems = [f"  mismatched {m}" for m in diff.mismatched]
-    if strict:
-        problems += [f"  missing {k}" for k in diff.missing]
-        problems += [f"  unexpected {k}" for k in diff.unexpected]
-    want = _flat(like)
-    concrete = (jax.Array, np.ndarray, np.generic)
-    if not strict:
-        problems += [
-            f"  missing {k} (`like` is abstract here, so there is no value to keep)"
-            for k in diff.missing
-            if not isinstance(want[k], concrete)
-        ]
-    if problems:
-        raise ValueError(
-            f"gradtx.load_state_dict: the state dict does not fit `like` ({len(problems)} "
-            "problems):\n" + "\n".join(problems) + "\nLoad with the optimizer and parameters "
-            "that saved it"
-            + (", or pass strict=False to allow added and removed parameters." if strict else ".")
-        )
-    if diff.unexpected:
-        warnings.warn(
-            "gradtx.load_state_dict: dropped saved entries that the new state lacks: "
-            + ", ".join(diff.unexpected),
-            stacklevel=2,
-        )
-    new = [_place(d[k], leaf) if k in d else leaf for k, leaf in want.items()]
+    where = "gradtx.load_state_dict"
+    want, cast = _fit(like, {k: _saved_spec(v) for k, v in d.items()}, strict, where)
+    values = _cast_values({k: d[k] for k in want if k in d}, cast, where)
+    new = [_place(values[k], leaf) if k in values else leaf for k, leaf in want.items()]
     return jax.tree.unflatten(jax.tree.structure(like), new)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-import jax
 import jax.numpy as jnp
 
 from gradtx._aliases._common import maximizing
@@ -20,14 +17,9 @@ from gradtx._core.trees import (
     tree_squares_like,
     tree_zeros_like,
 )
+from gradtx.transforms._adam_variants import ScaleByBeliefState  # optax's acprop state too
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._scaling import scale_by_learning_rate
-
-
-class ScaleByBeliefState(NamedTuple):
-    count: jax.Array  # int32 scalar: the step t, from 1 after the first update
-    mu: object  # like params: first moment m
-    nu: object  # like params (float32 for float16 params): centred second moment s
 
 
 def scale_by_acprop(

@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradtx import losses
+
 
 def spiral_data(points_per_class: int = 100, num_classes: int = 3, seed: int = 0):
     """The CS231n spiral: ``num_classes`` interleaved arms of noisy points in 2-D.
@@ -48,10 +50,10 @@ def mlp_logits(params, inputs):
 
 def mlp_loss(params, inputs, labels):
     """Mean softmax cross-entropy. ``labels`` are class indices [B] or probabilities [B, K]."""
-    logp = jax.nn.log_softmax(mlp_logits(params, inputs))
+    logits = mlp_logits(params, inputs)
     if labels.ndim == 1:
-        labels = jax.nn.one_hot(labels, logp.shape[-1], dtype=logp.dtype)
-    return -jnp.mean(jnp.sum(labels.astype(logp.dtype) * logp, axis=-1))
+        return jnp.mean(losses.softmax_cross_entropy_with_integer_labels(logits, labels))
+    return jnp.mean(losses.softmax_cross_entropy(logits, labels))
 
 
 def mlp_accuracy(params, inputs, labels):

@@ -62,6 +62,30 @@ def _cosine_factor(c, steps, exponent):
     return _pow01(0.5 * (1 + jnp.cos(jnp.pi * frac)), exponent)
 
 
+def _is_int_count(count) -> bool:
+    return jnp.issubdtype(jnp.result_type(count), jnp.integer) and not isinstance(count, bool)
+
+
+def _static_int(x):
+    """``x`` as a Python int if it is a Python number with an integer value, else None."""
+    if _checks.is_python_number(x) and float(x).is_integer():
+        return int(x)
+    return None
+
+
+def _reached(count, boundary, c, b):
+    """``count >= boundary``, exactly in integers when both are (float32 counts round above
+    2**24, which would fire a boundary one step early); else ``c >= b`` on the cast floats."""
+    k = _static_int(boundary)
+    if k is None or not _is_int_count(count):
+        return c >= b
+    count = jnp.asarray(count)
+    info = jnp.iinfo(count.dtype)
+    if k > info.max:
+        return jnp.zeros(count.shape, bool)
+    return count >= max(k, int(info.min))
+
+
 def _check_steps(where, name, value, *, positive=False, hint=""):
     _checks.check_number(where, name, value, low=0.0, low_open=positive, hint=hint)
 
@@ -264,8 +288,13 @@ def step_decay_schedule(init_value, step_size, gamma=0.1) -> Schedule:
     _check_steps(where, "step_size", step_size, positive=True)
     _checks.check_number(where, "gamma", gamma, low=0.0)
 
+    size = _static_int(step_size)
+
     def schedule(count):
         c, i, n, g = _floats(count, init_value, step_size, gamma)
+        if size is not None and _is_int_count(count) and size <= jnp.iinfo(jnp.int32).max:
+            whole = jnp.maximum(jnp.asarray(count), 0) // size  # exact above 2**24 counts
+            return i * _pow_count(g, whole.astype(c.dtype))
         k = jnp.where(n > 0, jnp.floor(jnp.maximum(c, 0) / _safe(n)), 0)
         return i * _pow_count(g, k)
 

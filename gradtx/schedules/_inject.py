@@ -11,8 +11,69 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradtx._core import checks as _checks
 from gradtx._core.base import GradientTransformation, call_update
 from gradtx._core.trees import safe_increment
+
+
+class Hyperparams(dict):
+    """The ``hyperparams`` dict of an injected state, which remembers each value's valid range.
+
+    A plain ``{name: array}`` dict to read and index, and a pytree whose children are the
+    values (keys sorted, as a dict). Its static part also holds the range checks the factory
+    ran on each hyperparameter when the transform was built, so ``tree_set`` applies the same
+    checks to a new Python, NumPy or concrete JAX value (a value inside jit or vmap is a tracer
+    and passes unchecked, as at build time).
+    """
+
+    def __init__(self, values=(), *, checks=()):
+        super().__init__(values)
+        self.checks = checks  # ((name, where, ((key, value), ...)), ...): check_number specs
+
+    def check_value(self, name: str, value, where: str) -> None:
+        """Run the build-time checks of hyperparameter ``name`` on ``value``."""
+        for check_name, check_where, spec in self.checks:
+            if check_name == name:
+                _checks.check_number(
+                    f"{where} (checked as {check_where} checks it)", name, value, **dict(spec)
+                )
+
+    def __repr__(self) -> str:
+        return f"Hyperparams({dict.__repr__(self)})"
+
+
+def _flatten_hyperparams(h):
+    keys = tuple(sorted(h))
+    return [(jax.tree_util.DictKey(k), h[k]) for k in keys], (keys, h.checks)
+
+
+def _unflatten_hyperparams(aux, children):
+    keys, checks = aux
+    return Hyperparams(zip(keys, children), checks=checks)
+
+
+jax.tree_util.register_pytree_with_keys(Hyperparams, _flatten_hyperparams, _unflatten_hyperparams)
+
+
+def _build_checks(factory, static, values):
+    """The check_number specs the factory applies to each hyperparameter, by name.
+
+    The factory is built once more with each value replaced by a fresh array (so a check is
+    matched to the hyperparameter by identity, whatever name the factory checks it under, e.g.
+    sgd's ``momentum`` as trace's ``decay``). Checks the factory cannot attribute are dropped.
+    """
+    markers = {k: jnp.array(v, copy=True) for k, v in values.items()}
+    try:
+        with _checks.recording() as calls:
+            factory(**static, **markers)
+    except Exception:  # the factory did not accept arrays here; no checks to remember
+        return ()
+    out = []
+    for check_where, _, value, spec in calls:
+        for k, m in markers.items():
+            if value is m:
+                out.append((k, check_where, tuple(sorted(spec.items()))))
+    return tuple(out)
 
 
 class InjectHyperparamsState(NamedTuple):
@@ -79,9 +140,12 @@ def inject_hyperparams(
     ``gradtx.tree_set(state, learning_rate=3e-4)``: the jitted step is not recompiled.
 
     Each keyword argument is sorted, by its type only, into
-    - a hyperparameter (Python int or float, numeric NumPy or JAX array, tracer): stored as an
-      array; Python floats as float32 (or ``hyperparam_dtype``), Python ints as int32, arrays
-      keep their dtype and shape;
+    - a hyperparameter (Python int or float, numeric NumPy or JAX scalar, tracer): stored as a
+      scalar array; Python floats as float32 (or ``hyperparam_dtype``), Python ints as int32,
+      arrays keep their dtype. Python and NumPy numbers are range-checked now by the factory,
+      and ``tree_set`` later runs the same checks on new values. JAX arrays pass unchecked:
+      keep them float32 (a bfloat16 array holding 0.999 *is* 1.0); ``1 - b2`` and the bias
+      correction are computed in float32 whatever the array's dtype;
     - a schedule (any other callable): evaluated at ``count`` on each step; the value used is
       stored under the same name (float32, or ``hyperparam_dtype``), so it can be read but
       setting it lasts only until the next step recomputes it;
@@ -123,20 +187,26 @@ def inject_hyperparams(
         schedules = {k: v for k, v in static.items() if k not in static_names and _is_schedule(v)}
         static = {k: v for k, v in static.items() if k not in schedules}
         numbers_ = {k: v for k, v in kwargs.items() if k not in static and k not in schedules}
-        factory(**kwargs)  # validates Python-number hyperparameters now, with the factory's errors
+        for k, v in numbers_.items():
+            _checks.check_scalar(where, k, v)
+        factory(**kwargs)  # validates Python and NumPy numbers now, with the factory's errors
+        checks = _build_checks(factory, static, {**numbers_, **dict.fromkeys(schedules, 0.0)})
 
         def evaluate(name, schedule, count):
             try:
-                return jnp.asarray(schedule(count)).astype(float_dtype)
+                value = jnp.asarray(schedule(count)).astype(float_dtype)
             except Exception as err:
                 raise TypeError(
                     f"{where}: {name}={schedule!r} was taken for a schedule (count -> number) "
                     f"but calling it with the step count did not give a number ({err}). If it "
                     f"is not a schedule, pass static_args=({name!r},)."
                 ) from err
+            _checks.check_scalar(where, f"the value of the schedule {name}={schedule!r}", value)
+            return value
 
         def current(hyperparams, count):
-            return {**hyperparams, **{k: evaluate(k, s, count) for k, s in schedules.items()}}
+            values = {**hyperparams, **{k: evaluate(k, s, count) for k, s in schedules.items()}}
+            return Hyperparams(values, checks=checks)
 
         def init(params):
             count = jnp.zeros((), jnp.int32)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import jax.numpy as jnp
 
 from gradtx._core import checks as _checks
-from gradtx.schedules._decays import Schedule, _check_steps, _floats
+from gradtx.schedules._decays import Schedule, _check_steps, _floats, _reached
 
 _py = _checks.is_python_number
 
@@ -57,8 +57,8 @@ def piecewise_constant_schedule(init_value, boundaries_and_scales=None) -> Sched
     def schedule(count):
         c, v, *flat = _floats(count, init_value, *_flat(pairs))
         v = jnp.broadcast_to(v, c.shape)
-        for b, s in zip(flat[::2], flat[1::2]):
-            v = jnp.where(c >= b, v * s, v)
+        for (step, _), b, s in zip(pairs, flat[::2], flat[1::2]):
+            v = jnp.where(_reached(count, step, c, b), v * s, v)
         return v
 
     return schedule
@@ -98,16 +98,18 @@ def piecewise_interpolate_schedule(
             order = jnp.argsort(jnp.stack(steps))
             steps, scales = list(jnp.stack(steps)[order]), list(jnp.stack(scales)[order])
         bounds, values = [jnp.zeros_like(i), *steps], [i]
+        raw = [0, *(step for step, _ in pairs)] if static else [None] * len(bounds)
         for scale in scales:
             values.append(values[-1] * scale)
-        out = jnp.where(c >= bounds[-1], values[-1], 0)
-        for lo, hi, start, end in zip(bounds, bounds[1:], values, values[1:]):
+        out = jnp.where(_reached(count, raw[-1], c, bounds[-1]), values[-1], 0)
+        for k, (lo, hi, start, end) in enumerate(zip(bounds, bounds[1:], values, values[1:])):
             pct = (c - lo) / jnp.maximum(hi - lo, 1)
             if interpolate_type == "linear":
                 inner = start + (end - start) * pct
             else:
                 inner = end + (start - end) * (1 + jnp.cos(jnp.pi * pct)) / 2
-            out = out + jnp.where((lo <= c) & (c < hi), inner, 0)
+            inside = _reached(count, raw[k], c, lo) & ~_reached(count, raw[k + 1], c, hi)
+            out = out + jnp.where(inside, inner, 0)
         return out
 
     return schedule

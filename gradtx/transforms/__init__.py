@@ -5,11 +5,34 @@ Every name here is also ``gradtx.<name>``.
 
 from gradtx.transforms._accumulate import (
     ApplyEveryState,
+    ConditionallyMaskState,
     ConditionallyTransformState,
     MultiSteps,
     MultiStepsState,
     apply_every,
+    conditionally_mask,
     conditionally_transform,
+)
+from gradtx.transforms._adadelta import (
+    ScaleByAdaDeltaState,
+    scale_by_adadelta,
+    scale_by_stddev,
+)
+from gradtx.transforms._adam_variants import (
+    ScaleByAdamaxState,
+    ScaleByAdanState,
+    ScaleByAmsgradState,
+    ScaleByBeliefState,
+    ScaleByNadamState,
+    ScaleByRadamState,
+    ScaleByYogiState,
+    scale_by_adamax,
+    scale_by_adan,
+    scale_by_amsgrad,
+    scale_by_belief,
+    scale_by_nadam,
+    scale_by_radam,
+    scale_by_yogi,
 )
 from gradtx.transforms._adaptive import (
     ScaleByAdamState,
@@ -45,6 +68,10 @@ from gradtx.transforms._combine import (
     named_chain,
     partition,
 )
+from gradtx.transforms._constraints import (
+    NonNegativeParamsState,
+    keep_params_nonnegative,
+)
 from gradtx.transforms._decay import (
     AddDecayedWeightsState,
     add_decayed_weights,
@@ -68,6 +95,18 @@ from gradtx.transforms._layerwise import (
     scale_by_novograd,
     scale_by_sm3,
 )
+from gradtx.transforms._lbfgs import (
+    ScaleByLBFGSState,
+    scale_by_lbfgs,
+)
+from gradtx.transforms._linesearch import (
+    BacktrackingLinesearchInfo,
+    ScaleByBacktrackingLinesearchState,
+    ScaleByZoomLinesearchState,
+    ZoomLinesearchInfo,
+    scale_by_backtracking_linesearch,
+    scale_by_zoom_linesearch,
+)
 from gradtx.transforms._momentum import (
     EmaState,
     TraceState,
@@ -82,6 +121,14 @@ from gradtx.transforms._monitoring import (
     monitor,
     snapshot,
 )
+from gradtx.transforms._noise import (
+    AddNoiseState,
+    add_noise,
+)
+from gradtx.transforms._optimistic import (
+    ScaleByOptimisticGradientState,
+    scale_by_optimistic_gradient,
+)
 from gradtx.transforms._precision import (
     DynamicLossScaleState,
     KahanCompensationState,
@@ -94,15 +141,28 @@ from gradtx.transforms._precision import (
     stochastic_rounding,
     with_dtypes,
 )
+from gradtx.transforms._rprop import (
+    ScaleByRpropState,
+    scale_by_rprop,
+)
 from gradtx.transforms._scaling import (
     ScaleByLearningRateState,
+    ScaleByScheduleState,
     scale,
     scale_by_learning_rate,
+    scale_by_schedule,
 )
 from gradtx.transforms._sign import (
     ScaleByLionState,
     scale_by_lion,
     scale_by_sign,
+)
+from gradtx.transforms._stepsize import (
+    ScaleByAsgdState,
+    ScaleByDistanceOverGradientsState,
+    scale_by_asgd,
+    scale_by_distance_over_gradients,
+    scale_by_polyak,
 )
 from gradtx.transforms._trust_ratio import (
     ScaleByTrustRatioState,
@@ -122,9 +182,12 @@ from gradtx.transforms._wrappers import (
 
 __all__ = [
     "AddDecayedWeightsState",
+    "AddNoiseState",
     "ApplyEveryState",
     "ApplyIfFiniteState",
     "AverageParamsState",
+    "BacktrackingLinesearchInfo",
+    "ConditionallyMaskState",
     "ConditionallyTransformState",
     "DynamicLossScaleState",
     "EmaState",
@@ -137,23 +200,42 @@ __all__ = [
     "MonitorState",
     "MultiSteps",
     "MultiStepsState",
+    "NonNegativeParamsState",
     "ParamGroup",
     "PartitionState",
+    "ScaleByAdaDeltaState",
     "ScaleByAdamState",
+    "ScaleByAdamaxState",
+    "ScaleByAdanState",
+    "ScaleByAmsgradState",
+    "ScaleByAsgdState",
+    "ScaleByBacktrackingLinesearchState",
+    "ScaleByBeliefState",
+    "ScaleByDistanceOverGradientsState",
+    "ScaleByLBFGSState",
     "ScaleByLearningRateState",
     "ScaleByLionState",
+    "ScaleByNadamState",
     "ScaleByNovogradState",
+    "ScaleByOptimisticGradientState",
+    "ScaleByRadamState",
     "ScaleByRmsState",
+    "ScaleByRpropState",
     "ScaleByRssState",
     "ScaleBySM3State",
+    "ScaleByScheduleState",
     "ScaleByTrustRatioState",
+    "ScaleByYogiState",
+    "ScaleByZoomLinesearchState",
     "SnapshotState",
     "StochasticRoundingState",
     "TraceState",
     "ZeroNansState",
+    "ZoomLinesearchInfo",
     "adaptive_grad_clip",
     "add_decayed_weights",
     "add_l2_penalty",
+    "add_noise",
     "apply_every",
     "apply_if_finite",
     "average_params",
@@ -161,6 +243,7 @@ __all__ = [
     "clip",
     "clip_by_block_rms",
     "clip_by_global_norm",
+    "conditionally_mask",
     "conditionally_transform",
     "dynamic_loss_scale",
     "ema",
@@ -169,6 +252,7 @@ __all__ = [
     "get_measurement",
     "incremental_update",
     "kahan_compensation",
+    "keep_params_nonnegative",
     "lookahead",
     "masked",
     "master_weights",
@@ -183,18 +267,36 @@ __all__ = [
     "per_example_global_norm_clip",
     "periodic_update",
     "scale",
+    "scale_by_adadelta",
     "scale_by_adam",
+    "scale_by_adamax",
+    "scale_by_adan",
+    "scale_by_amsgrad",
+    "scale_by_asgd",
+    "scale_by_backtracking_linesearch",
+    "scale_by_belief",
+    "scale_by_distance_over_gradients",
     "scale_by_factored_rms",
+    "scale_by_lbfgs",
     "scale_by_learning_rate",
     "scale_by_lion",
+    "scale_by_nadam",
     "scale_by_novograd",
+    "scale_by_optimistic_gradient",
     "scale_by_param_block_norm",
     "scale_by_param_block_rms",
+    "scale_by_polyak",
+    "scale_by_radam",
     "scale_by_rms",
+    "scale_by_rprop",
     "scale_by_rss",
+    "scale_by_schedule",
     "scale_by_sign",
     "scale_by_sm3",
+    "scale_by_stddev",
     "scale_by_trust_ratio",
+    "scale_by_yogi",
+    "scale_by_zoom_linesearch",
     "selective_transform",
     "set_to_zero",
     "skip_large_updates",

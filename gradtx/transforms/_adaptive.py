@@ -11,6 +11,7 @@ from gradtx._core import checks as _checks
 from gradtx._core.base import GradientTransformation
 from gradtx._core.fused import tree_accumulate, tree_moment
 from gradtx._core.trees import (
+    abs_sq,
     acc_dtype,
     as_dtype,
     safe_increment,
@@ -22,13 +23,28 @@ from gradtx._core.trees import (
 )
 
 
+def _ratio(x, denom):
+    """``x / denom`` with 0 / 0 = 0: eps = 0 and an all-zero history give a zero step, not NaN.
+
+    ``denom`` is real and >= 0; x / 0 for x != 0 stays infinite (that is eps = 0's choice).
+    """
+    both_zero = (denom == 0) & (x == 0)
+    return jnp.where(both_zero, 0, x / jnp.where(both_zero, 1, denom).astype(x.dtype))
+
+
+def _real(x, dt):
+    """A second moment in ``dt``, as a real array (complex slots hold real values)."""
+    x = x.astype(dt)
+    return jnp.real(x) if jnp.issubdtype(dt, jnp.complexfloating) else x
+
+
 def _divide_by_root(g, second, eps, eps_in_sqrt):
     """g / (sqrt(second) + eps), or g / sqrt(second + eps), in at least float32."""
     dt = acc_dtype(g.dtype)
-    second = second.astype(dt)
-    e = as_dtype(eps, dt)
+    second = _real(second, dt)
+    e = as_dtype(eps, second.dtype)
     denom = jnp.sqrt(second + e) if eps_in_sqrt else jnp.sqrt(second) + e
-    return (g.astype(dt) / denom).astype(g.dtype)
+    return _ratio(g.astype(dt), denom).astype(g.dtype)
 
 
 class ScaleByRssState(NamedTuple):
@@ -40,7 +56,7 @@ def scale_by_rss(
 ) -> GradientTransformation:
     """AdaGrad's scaling by the root of the summed squares (the seed's rule by default).
 
-    sum_of_squares = sum_of_squares + updates ** 2
+    sum_of_squares = sum_of_squares + |updates| ** 2       (real, also for complex leaves)
     updates = updates / (sqrt(sum_of_squares) + eps)     (eps_in_sqrt=False, seed and PyTorch)
     updates = updates / sqrt(sum_of_squares + eps)       (eps_in_sqrt=True)
 
@@ -59,7 +75,7 @@ def scale_by_rss(
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        _checks.check_same_structure(updates, state.sum_of_squares, where, "updates", "state")
+        _checks.check_same_shapes(updates, state.sum_of_squares, where, "updates", "state")
 
         sos, sos_read = tree_accumulate(updates, state.sum_of_squares, power=2)
         updates = tree_map_none(
@@ -87,12 +103,18 @@ def scale_by_rms(
 ) -> GradientTransformation:
     """RMSProp's scaling by a leaky average of squared updates (the seed's rule by default).
 
-    nu = decay * nu + (1 - decay) * updates ** 2
+    nu = decay * nu + (1 - decay) * |updates| ** 2
     mu = decay * mu + (1 - decay) * updates                 (centered only)
-    nu_hat = nu / (1 - decay ** count)                        (bias_correction only; mu alike)
-    v = max(nu_hat - mu_hat ** 2, 0) if centered else nu_hat
+    nu_hat = nu / (1 - decay ** count)                        (bias_correction only)
+    v = max(nu_hat - |mu| ** 2, 0) if centered else nu_hat
     updates = updates / (sqrt(v) + eps)     (eps_in_sqrt=False: seed, PyTorch)
     updates = updates / sqrt(v + eps)       (eps_in_sqrt=True: optax's default)
+
+    Only the second moment is bias-corrected, also when centered: correcting mu as well
+    makes nu_hat - mu_hat ** 2 exactly 0 at the first step (one sample has no variance), so
+    the step would be updates / eps, 1e8 times the gradient. Uncorrected, mu ** 2 underestimates
+    the squared mean early on, so v overestimates the variance and the first steps are
+    smaller, never larger, than RMSProp's (optax corrects both and takes the huge step).
 
     Args:
         decay: the seed's ``decay_rate`` (PyTorch's ``alpha``; 0.99 as in PyTorch, optax 0.9).
@@ -100,7 +122,7 @@ def scale_by_rms(
         initial_scale: the start of ``nu`` (0 in the seed and PyTorch).
         eps_in_sqrt: put eps inside the square root, as optax does.
         centered: divide by an estimate of the variance rather than the second moment.
-        bias_correction: divide the averages by ``1 - decay ** count``.
+        bias_correction: divide nu by ``1 - decay ** count`` (mu is not corrected: see above).
     """
     where = "gradtx.scale_by_rms"
     _checks.check_number(where, "decay", decay, low=0.0, high=1.0, schedule_ok=True)
@@ -116,15 +138,20 @@ def scale_by_rms(
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        _checks.check_same_structure(updates, state.nu, where, "updates", "state.nu")
+        _checks.check_same_shapes(updates, state.nu, where, "updates", "state.nu")
         d = value_at(decay, state.count)
+        _checks.check_scalar(where, "decay", d)
         count = safe_increment(state.count) if keeps_count else ()
         nu, nu_read = tree_moment(updates, state.nu, d, 2)
         mu, mu_read = tree_moment(updates, state.mu, d, 1) if centered else ((), ())
         nu_hat = tree_bias_correction(nu_read, d, count) if bias_correction else nu_read
         if centered:
-            mu_hat = tree_bias_correction(mu_read, d, count) if bias_correction else mu_read
-            nu_hat = tree_map_none(lambda v, m: jnp.maximum(v - jnp.square(m), 0), nu_hat, mu_hat)
+
+            def variance(v, m):
+                dt = acc_dtype(v.dtype)
+                return jnp.maximum(_real(v, dt) - abs_sq(m.astype(dt)), 0).astype(v.dtype)
+
+            nu_hat = tree_map_none(variance, nu_hat, mu_read)
         updates = tree_map_none(
             lambda g, v: _divide_by_root(g, v, eps, eps_in_sqrt), updates, nu_hat
         )
@@ -145,7 +172,7 @@ def scale_by_adam(
     """Adam's scaling: bias-corrected first moment over the root of the second.
 
     mu = b1 * mu + (1 - b1) * updates
-    nu = b2 * nu + (1 - b2) * updates ** 2
+    nu = b2 * nu + (1 - b2) * |updates| ** 2      (real, also for complex leaves)
     mu_hat = mu / (1 - b1 ** t)
     nu_hat = nu / (1 - b2 ** t)
     updates = mu_hat / (sqrt(nu_hat + eps_root) + eps)
@@ -178,8 +205,9 @@ def scale_by_adam(
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        _checks.check_same_structure(updates, state.mu, where, "updates", "state.mu")
+        _checks.check_same_shapes(updates, state.mu, where, "updates", "state.mu")
         beta1 = value_at(b1, state.count)
+        _checks.check_scalar(where, "b1", beta1)
         count = safe_increment(state.count)
         mu, mu_read = tree_moment(updates, state.mu, beta1, 1)
         nu, nu_read = tree_moment(updates, state.nu, b2, 2)
@@ -201,8 +229,9 @@ def scale_by_adam(
 
         def step(g, m, v):
             dt = acc_dtype(g.dtype)
-            denom = jnp.sqrt(v.astype(dt) + as_dtype(eps_root, dt)) + as_dtype(eps, dt)
-            return (m.astype(dt) / denom).astype(g.dtype)
+            v = _real(v, dt)
+            denom = jnp.sqrt(v + as_dtype(eps_root, v.dtype)) + as_dtype(eps, v.dtype)
+            return _ratio(m.astype(dt), denom).astype(g.dtype)
 
         updates = tree_map_none(step, updates, mu_hat, nu_hat)
         return updates, ScaleByAdamState(count, mu, nu)

@@ -9,13 +9,33 @@ import jax.numpy as jnp
 
 from gradtx._core import checks as _checks
 from gradtx._core.base import EmptyState, GradientTransformation
-from gradtx._core.trees import acc_dtype, as_dtype, global_norm, tree_map_none
+from gradtx._core.trees import abs_sq, acc_dtype, as_dtype, global_norm, tree_map_none
+
+
+def _scaled(u, factor):
+    """``u * factor`` (factor a real scalar) computed in at least float32, cast back to u's
+    dtype: a float16 leaf times a factor of 1e6 must not overflow before the product is
+    formed (0 * inf = NaN)."""
+    dt = acc_dtype(u.dtype)
+    return (u.astype(dt) * factor.astype(dt)).astype(u.dtype)
+
+
+def _reject_complex(where: str, updates, why: str) -> None:
+    for path, u in jax.tree_util.tree_flatten_with_path(updates)[0]:
+        if jnp.issubdtype(jnp.result_type(u), jnp.complexfloating):
+            raise TypeError(
+                f"{where}: the updates at {jax.tree_util.keystr(path) or 'the root'} are "
+                f"complex ({jnp.result_type(u)}); {why}"
+            )
 
 
 def clip(max_delta) -> GradientTransformation:
     """Clip every coordinate of the updates to [-max_delta, max_delta].
 
     updates = clip(updates, -max_delta, max_delta)
+
+    Complex updates are rejected: clipping by value has no meaning for them (clip by the
+    global norm or by block RMS instead).
     """
     _checks.check_number("gradtx.clip", "max_delta", max_delta, low=0.0)
 
@@ -25,6 +45,12 @@ def clip(max_delta) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
+        _reject_complex(
+            "gradtx.clip",
+            updates,
+            "clipping each coordinate to [-max_delta, max_delta] is not defined for complex "
+            "numbers. Use gradtx.clip_by_global_norm or gradtx.clip_by_block_rms.",
+        )
 
         def leaf(u):
             d = as_dtype(max_delta, u.dtype)
@@ -38,7 +64,7 @@ def clip(max_delta) -> GradientTransformation:
 def clip_by_global_norm(max_norm, *, axis_name: Any = None) -> GradientTransformation:
     """Rescale the updates so their global L2 norm is at most ``max_norm``.
 
-    norm = sqrt(sum over leaves of sum(updates ** 2))
+    norm = sqrt(sum over leaves of sum(|updates| ** 2))
     updates = updates * min(1, max_norm / norm)
 
     Args:
@@ -57,7 +83,7 @@ def clip_by_global_norm(max_norm, *, axis_name: Any = None) -> GradientTransform
         norm = global_norm(updates, axis_name)
         limit = as_dtype(max_norm, norm.dtype)
         factor = jnp.where(norm <= limit, 1.0, limit / jnp.where(norm > 0, norm, 1.0))
-        return tree_map_none(lambda u: u * factor.astype(u.dtype), updates), state
+        return tree_map_none(lambda u: _scaled(u, factor), updates), state
 
     return GradientTransformation(init, update)
 
@@ -178,8 +204,7 @@ def per_example_global_norm_clip(grads, l2_norm_clip):
             "gradients with jax.vmap(jax.grad(loss), in_axes=(None, 0))."
         )
     per_leaf = [
-        jnp.sum(jnp.square(g.astype(acc_dtype(g.dtype))), axis=tuple(range(1, g.ndim)))
-        for g in leaves
+        jnp.sum(abs_sq(g.astype(acc_dtype(g.dtype))), axis=tuple(range(1, g.ndim))) for g in leaves
     ]
     norms = jnp.sqrt(sum(per_leaf))
     factors = jnp.nan_to_num(jnp.minimum(as_dtype(l2_norm_clip, norms.dtype) / norms, 1.0), nan=1.0)
@@ -223,8 +248,8 @@ def normalize_by_update_norm(
 ) -> GradientTransformation:
     """Divide the updates by their global norm (a step of fixed length ``scale_factor``).
 
-    norm = sqrt(sum over leaves of sum(updates ** 2))
-    updates = updates * scale_factor / (norm + eps)
+    norm = sqrt(sum over leaves of sum(|updates| ** 2))
+    updates = updates * scale_factor / (norm + eps)      (in at least float32)
 
     Args:
         scale_factor: the length of the resulting step (negative to descend with raw grads).
@@ -239,6 +264,6 @@ def normalize_by_update_norm(
         del params, extra_args
         norm = global_norm(updates, axis_name)
         factor = as_dtype(scale_factor, norm.dtype) / (norm + as_dtype(eps, norm.dtype))
-        return tree_map_none(lambda u: u * factor.astype(u.dtype), updates), state
+        return tree_map_none(lambda u: _scaled(u, factor), updates), state
 
     return GradientTransformation(_empty_init, update)

@@ -182,6 +182,8 @@ def masked_update(inner, flags, updates, inner_state, params, extra_args, where)
             f"{where}: updates have {len(u_leaves)} leaves but the parameters the mask was "
             f"evaluated on have {len(flags)}. Pass updates shaped like the parameters."
         )
+    if not any(flags):  # nothing selected: the inner transform has nothing to do
+        return updates, inner_state
     inner_params = None if params is None else _select(params, flags)
     new, inner_state = call_update(
         inner, _select(updates, flags), inner_state, inner_params, extra_args

@@ -5,10 +5,18 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 from gradtx._core import checks as _checks
 from gradtx._core.base import EmptyState, GradientTransformation
-from gradtx._core.trees import as_dtype, schedule_clock, schedule_count, tree_map_none, value_at
+from gradtx._core.trees import (
+    as_dtype,
+    safe_increment,
+    schedule_clock,
+    schedule_count,
+    tree_map_none,
+    value_at,
+)
 
 
 def scale(step_size) -> GradientTransformation:
@@ -73,5 +81,37 @@ def scale_by_learning_rate(learning_rate, *, flip_sign: bool = True) -> Gradient
 
         updates = tree_map_none(leaf, updates)
         return updates, ScaleByLearningRateState(schedule_clock(state.count, learning_rate))
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByScheduleState(NamedTuple):
+    count: jax.Array  # int32 scalar: steps taken, the schedule's argument
+
+
+def scale_by_schedule(step_size_fn) -> GradientTransformation:
+    """Multiply the updates by a schedule of the step count (no sign flip).
+
+    updates = step_size_fn(count) * updates
+    count = count + 1
+
+    Args:
+        step_size_fn: a schedule ``count -> value`` (count an int32 scalar, from 0).
+    """
+    if not callable(step_size_fn):
+        raise TypeError(
+            f"gradtx.scale_by_schedule: step_size_fn={step_size_fn!r} is not callable; pass a "
+            "schedule count -> value (for a constant use gradtx.scale)."
+        )
+
+    def init(params):
+        del params
+        return ScaleByScheduleState(jnp.zeros((), jnp.int32))
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        step_size = step_size_fn(state.count)
+        updates = tree_map_none(lambda u: u * as_dtype(step_size, u.dtype), updates)
+        return updates, ScaleByScheduleState(safe_increment(state.count))
 
     return GradientTransformation(init, update)

@@ -28,6 +28,10 @@ class Entry:
     differentiable: bool = True  # the loss after K steps is differentiable in learning_rate etc.
     wraps: Callable | None = None  # for wrappers of factories: build = factory(wraps)(**kwargs)
     args: tuple = ()  # positional arguments, for factories taking *args (chain, named_chain)
+    # some slots of bf16 params are kept in float32 by design (e.g. MultiSteps' accumulator)
+    float32_slots: bool = False
+    complex_ok: bool = False  # complex64 params and gradients are supported (property tests)
+    any_tree: bool = True  # runs on any parameter tree (False: it names the example's keys)
 
     @property
     def name(self) -> str:

@@ -15,19 +15,32 @@ def _is_matrix(x) -> bool:
 
 ENTRIES = [
     # contract
-    E(gradtx.identity, {}),
+    E(gradtx.identity, {}, complex_ok=True),
     E(gradtx.stateless, {"fn": lambda u, p: jax.tree.map(lambda g: 2 * g, u)}),
     E(gradtx.chain, {}, label="empty"),
+    E(gradtx.stateless_with_tree_map, {"f": lambda u, p: u * 0.5 + 0.1 * p}, needs_params=False),
+    E(gradtx.with_extra_args_support, {"tx": gradtx.adam(0.01)}),
     # scaling
-    E(gradtx.scale, {"step_size": 0.5}, sweep="step_size"),
-    E(gradtx.scale_by_learning_rate, {"learning_rate": 0.1}, sweep="learning_rate"),
+    E(gradtx.scale, {"step_size": 0.5}, sweep="step_size", complex_ok=True),
+    E(
+        gradtx.scale_by_learning_rate,
+        {"learning_rate": 0.1},
+        sweep="learning_rate",
+        complex_ok=True,
+    ),
     # momentum
-    E(gradtx.trace, {"decay": 0.9}, sweep="decay", sweep_values=(0.0, 0.5, 0.9)),
-    E(gradtx.trace, {"decay": 0.9, "nesterov": True}, sweep="decay", label="nesterov"),
-    E(gradtx.ema, {"decay": 0.9}, sweep="decay", sweep_values=(0.5, 0.9, 0.99)),
+    E(gradtx.trace, {"decay": 0.9}, sweep="decay", sweep_values=(0.0, 0.5, 0.9), complex_ok=True),
+    E(
+        gradtx.trace,
+        {"decay": 0.9, "nesterov": True},
+        sweep="decay",
+        label="nesterov",
+        complex_ok=True,
+    ),
+    E(gradtx.ema, {"decay": 0.9}, sweep="decay", sweep_values=(0.5, 0.9, 0.99), complex_ok=True),
     # adaptive
-    E(gradtx.scale_by_rss, {}, sweep="eps", sweep_values=(1e-10, 1e-3, 1e-1)),
-    E(gradtx.scale_by_rms, {}, sweep="decay", sweep_values=(0.9, 0.99, 0.5)),
+    E(gradtx.scale_by_rss, {}, sweep="eps", sweep_values=(1e-10, 1e-3, 1e-1), complex_ok=True),
+    E(gradtx.scale_by_rms, {}, sweep="decay", sweep_values=(0.9, 0.99, 0.5), complex_ok=True),
     E(
         gradtx.scale_by_rms,
         {"centered": True, "bias_correction": True, "eps_in_sqrt": True, "eps": 1e-2},
@@ -35,7 +48,7 @@ ENTRIES = [
         sweep_values=(0.9, 0.99, 0.5),
         label="centered",
     ),
-    E(gradtx.scale_by_adam, {}, sweep="b1", sweep_values=(0.0, 0.5, 0.9)),
+    E(gradtx.scale_by_adam, {}, sweep="b1", sweep_values=(0.0, 0.5, 0.9), complex_ok=True),
     E(
         gradtx.scale_by_adam,
         {"nesterov": True},
@@ -48,11 +61,17 @@ ENTRIES = [
     E(gradtx.add_l2_penalty, {"weight_decay": 0.1}, sweep="weight_decay", needs_params=True),
     # clipping
     E(gradtx.clip, {"max_delta": 0.1}, sweep="max_delta"),
-    E(gradtx.clip_by_global_norm, {"max_norm": 0.5}, sweep="max_norm"),
-    E(gradtx.clip_by_block_rms, {"threshold": 0.5}, sweep="threshold"),
+    E(gradtx.clip_by_global_norm, {"max_norm": 0.5}, sweep="max_norm", complex_ok=True),
+    E(gradtx.clip_by_block_rms, {"threshold": 0.5}, sweep="threshold", complex_ok=True),
     E(gradtx.adaptive_grad_clip, {"clipping": 0.1}, sweep="clipping", needs_params=True),
     E(gradtx.centralize, {}),
-    E(gradtx.normalize_by_update_norm, {}, sweep="scale_factor", sweep_values=(0.5, 1.0, 2.0)),
+    E(
+        gradtx.normalize_by_update_norm,
+        {},
+        sweep="scale_factor",
+        sweep_values=(0.5, 1.0, 2.0),
+        complex_ok=True,
+    ),
     # wrappers
     E(
         gradtx.apply_if_finite,
@@ -60,7 +79,7 @@ ENTRIES = [
         sweep="max_consecutive_errors",
         sweep_values=(0, 1, 3),
     ),
-    E(gradtx.zero_nans, {}),
+    E(gradtx.zero_nans, {}, complex_ok=True),
     E(gradtx.flatten, {"inner": gradtx.adam(0.01)}),
     # averaging
     E(
@@ -103,16 +122,22 @@ ENTRIES = [
         label="ema",
     ),
     # optimizers
-    E(gradtx.sgd, {"learning_rate": 0.1}, sweep="learning_rate"),
-    E(gradtx.sgd, {"learning_rate": 0.1, "momentum": 0.9}, sweep="momentum", label="momentum"),
+    E(gradtx.sgd, {"learning_rate": 0.1}, sweep="learning_rate", complex_ok=True),
+    E(
+        gradtx.sgd,
+        {"learning_rate": 0.1, "momentum": 0.9},
+        sweep="momentum",
+        label="momentum",
+        complex_ok=True,
+    ),
     E(
         gradtx.sgd,
         {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True},
         sweep="learning_rate",
         label="nesterov",
     ),
-    E(gradtx.adagrad, {"learning_rate": 0.1}, sweep="learning_rate"),
-    E(gradtx.rmsprop, {"learning_rate": 0.01}, sweep="learning_rate"),
+    E(gradtx.adagrad, {"learning_rate": 0.1}, sweep="learning_rate", complex_ok=True),
+    E(gradtx.rmsprop, {"learning_rate": 0.01}, sweep="learning_rate", complex_ok=True),
     E(
         gradtx.rmsprop,
         {"learning_rate": 0.01, "centered": True, "momentum": 0.9},
@@ -120,8 +145,14 @@ ENTRIES = [
         sweep_values=(0.9, 0.99),
         label="centered-momentum",
     ),
-    E(gradtx.adam, {"learning_rate": 0.01}, sweep="learning_rate"),
-    E(gradtx.adamw, {"learning_rate": 0.01}, sweep="weight_decay", needs_params=True),
+    E(gradtx.adam, {"learning_rate": 0.01}, sweep="learning_rate", complex_ok=True),
+    E(
+        gradtx.adamw,
+        {"learning_rate": 0.01},
+        sweep="weight_decay",
+        needs_params=True,
+        complex_ok=True,
+    ),
     # hyperparameters in the state
     E(gradtx.inject_hyperparams, {"learning_rate": 0.01}, sweep="learning_rate", wraps=gradtx.adam),
     E(
@@ -164,6 +195,7 @@ ENTRIES = [
         gradtx.masked,
         {"inner": gradtx.adam(0.01), "mask": {"w": True, "b": False, "block": True}},
         label="tree",
+        any_tree=False,
     ),
     E(
         gradtx.partition,
@@ -174,12 +206,19 @@ ENTRIES = [
             ),
         },
         needs_params=True,
+        any_tree=False,
     ),
-    E(gradtx.freeze, {"mask": lambda p: {"w": True, "b": False, "block": True}}, needs_params=True),
+    E(
+        gradtx.freeze,
+        {"mask": lambda p: {"w": True, "b": False, "block": True}},
+        needs_params=True,
+        any_tree=False,
+    ),
     E(
         gradtx.freeze,
         {"mask": {"w": True, "b": False, "block": {"s": False, "k": True}}},
         label="tree",
+        any_tree=False,
     ),
     E(
         gradtx.multi_transform,
@@ -187,6 +226,7 @@ ENTRIES = [
             "transforms": {"matrix": gradtx.adam(0.01), "other": gradtx.sgd(0.1)},
             "param_labels": {"w": "matrix", "b": "other", "block": "matrix"},
         },
+        any_tree=False,
     ),
     E(
         gradtx.adamw,
@@ -195,6 +235,7 @@ ENTRIES = [
         needs_params=True,
         label="tree-mask",
         differentiable=False,  # its mask fits example_params only, not the hypergradient's tree
+        any_tree=False,
     ),
     E(gradtx.set_to_zero, {}),
     E(
@@ -213,6 +254,7 @@ ENTRIES = [
             ],
         },
         needs_params=True,
+        any_tree=False,
     ),
     # accumulation
     E(
@@ -220,11 +262,13 @@ ENTRIES = [
         {"opt": gradtx.adam(0.01), "every_k_schedule": 2},
         sweep="every_k_schedule",
         sweep_values=(1, 2, 3),
+        float32_slots=True,
     ),
     E(
         gradtx.MultiSteps,
         {"opt": gradtx.sgd(0.1, momentum=0.9), "every_k_schedule": lambda step: 1 + step % 2},
         label="schedule",
+        float32_slots=True,
     ),
     E(gradtx.apply_every, {"k": 2}, sweep="k", sweep_values=(1, 2, 3)),
     E(
@@ -298,6 +342,19 @@ NOT_TRANSFORMS: dict[str, str] = {
     "tree_update_moment": "tree helper",
     "tree_zeros_like": "tree helper",
     "Schedule": "the type of a schedule: a callable count -> value",
+    "MaskOrFn": "optax's type name: a mask tree or a function building it",
+    "OptState": "optax's type name for a state",
+    "Params": "optax's type name for parameters",
+    "ScalarOrSchedule": "optax's type name: a number, an array or a schedule",
+    "TransformInitFn": "optax's type name for init",
+    "TransformUpdateExtraArgsFn": "optax's type name for update",
+    "TransformUpdateFn": "optax's type name for update",
+    "Updates": "optax's type name for updates",
+    "init_empty_state": "an init returning EmptyState (tests/test_numerics.py)",
+    "safe_int32_increment": "optax's name for safe_increment",
+    "safe_norm": "a norm clamped from below with finite gradients (tests/test_numerics.py)",
+    "safe_root_mean_squares": "an RMS clamped from below with finite gradients",
+    "scale_gradient": "identity forward, scaled gradient backward (tests/test_numerics.py)",
     **{f.__name__: "schedule" for f in SCHEDULES},
 }
 

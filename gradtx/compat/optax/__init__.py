@@ -14,7 +14,11 @@ import gradtx
 from gradtx.compat.optax import (  # noqa: F401 (the submodules, as optax.contrib, ...)
     _dialect,
     contrib,
+    losses,
+    microbatching,
+    projections,
     schedules,
+    second_order,
     transforms,
     tree,
     tree_utils,

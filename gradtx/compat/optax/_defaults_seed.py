@@ -108,6 +108,14 @@ _TYPES = {
     "ScaleState": gradtx.EmptyState,
     "Schedule": gradtx.schedules.Schedule,
 }
+# optax's top-level spellings of gradtx.tree functions
+_TREE = {
+    "bias_correction": gradtx.tree.bias_correction,
+    "update_moment": gradtx.tree.update_moment,
+    "update_infinity_moment": gradtx.tree.update_infinity_moment,
+    "update_moment_per_elem_norm": gradtx.tree.update_moment_per_elem_norm,
+    "tree_map_params": gradtx.tree.map_params,
+}
 
 OVERRIDES = {
     "": {
@@ -119,6 +127,7 @@ OVERRIDES = {
         "scale_by_rss": scale_by_rss,
         "MultiSteps": MultiSteps,
         **_TYPES,
+        **_TREE,
     },
     "transforms": {"MultiSteps": MultiSteps},
     "schedules": {"Schedule": gradtx.schedules.Schedule},
