@@ -84,7 +84,8 @@ def scale_by_galore(
     step 1) the projector is refreshed from the SVD G = U S V^T:
     m >= n: P = U[:, :r],   R = P^T G,   update = scale * P @ base(R)
     m < n:  P = V[:, :r],   R = G P,     update = scale * base(R) @ P^T
-    Other leaves go to ``base_optimizer`` whole and unscaled.
+    Other leaves go to ``base_optimizer`` whole and unscaled. In one line:
+    updates = scale * P @ base_optimizer(P^T @ updates)        (m >= n; transposed for m < n)
 
     Args:
         rank: the projection rank (a Python int).
