@@ -56,10 +56,11 @@ ENTRIES = [
     ),
     # no sweep here: vmap's batched matmuls round differently, and unscaled Newton-Schulz
     # outputs of order 1 then differ from the unbatched ones by ~2e-5 in float32
-    E(scale_by_muon, {"weight_dimension_numbers": ALL_MATRICES}),
+    E(scale_by_muon, {"weight_dimension_numbers": ALL_MATRICES}, any_tree=False),
     E(
         scale_by_muon,
         {"weight_dimension_numbers": ALL_MATRICES, "nesterov": False, "adaptive": True},
+        any_tree=False,
         sweep="eps",
         sweep_values=(1e-8, 1e-7, 1e-3),
         label="adaptive",
@@ -125,6 +126,7 @@ ENTRIES += [
         sweep="scale",
         sweep_values=(0.25, 0.5, 1.0),
         differentiable=False,
+        any_tree=False,
     ),
 ]
 NOT_TRANSFORMS["GaLoreDimensionNumbers"] = "a spec type: which axes GaLore reads as a matrix"

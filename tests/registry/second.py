@@ -29,7 +29,7 @@ OBJECTIVE = {"value": _half_sum_squares(_P), "grad": _P, "value_fn": _half_sum_s
 
 ENTRIES = [
     E(gradtx.scale_by_lbfgs, {"memory_size": 3}, needs_params=True),
-    E(gradtx.lbfgs, {}, needs_params=True, extra_args=OBJECTIVE),
+    E(gradtx.lbfgs, {}, needs_params=True, extra_args=OBJECTIVE, any_tree=False),
     E(
         gradtx.scale_by_zoom_linesearch,
         {"max_linesearch_steps": 8},
@@ -37,6 +37,7 @@ ENTRIES = [
         sweep_values=(0.1, 0.5, 0.9),
         needs_params=True,
         extra_args=OBJECTIVE,
+        any_tree=False,  # the objective is written for the example tree
     ),
     E(
         gradtx.scale_by_backtracking_linesearch,
@@ -45,6 +46,7 @@ ENTRIES = [
         sweep_values=(0.3, 0.5, 0.8),
         needs_params=True,
         extra_args=OBJECTIVE,
+        any_tree=False,  # the objective is written for the example tree
     ),
 ]
 
