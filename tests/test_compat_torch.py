@@ -11,7 +11,6 @@ run divided by the largest magnitude of that leaf), in float64, eager (no compil
 from __future__ import annotations
 
 import inspect
-import io
 import json
 import pathlib
 
@@ -72,13 +71,6 @@ def _tree(flat):
     return out
 
 
-def _flat(tree):
-    return {
-        gradtx.tree_utils.path_str(p) if hasattr(gradtx, "tree_utils") else p: x
-        for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]
-    }
-
-
 def _names(tree):
     return [
         "/".join(str(k.key) for k in p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]
@@ -104,16 +96,20 @@ def _lbfgs_grads(params, order):
     return _tree(out)
 
 
-def run(case, start=0, state=None, tx=None):
-    """gradtx's trajectory from step ``start`` (params from the fixture): {leaf: [steps]}."""
+def run(case, start=0, stop=STEPS, state=None, tx=None):
+    """gradtx's trajectory of steps start + 1 .. stop (params from the fixture's step start):
+    {leaf: [params after each step]}."""
     order = json.loads(str(DATA[f"{case}/order"]))
     tx = build(case) if tx is None else tx
     params = _tree({k: jnp.asarray(DATA[f"{case}/{k}"][start]) for k in order})
     state = tx.init(params) if state is None else state
     traj = {k: [] for k in _names(params)}
-    for t in range(start, STEPS):
+    # L-BFGS's two-loop recursion is a lax.scan, which eager mode would trace at every call:
+    # its update is compiled once per case (two cases)
+    update = jax.jit(tx.update) if CASES[case][0] == "LBFGS" else tx.update
+    for t in range(start, stop):
         g = _lbfgs_grads(params, order) if CASES[case][0] == "LBFGS" else _grads(case, order, t)
-        updates, state = tx.update(g, state, params)
+        updates, state = update(g, state, params)
         params = gradtx.apply_updates(params, updates)
         for k, x in zip(_names(params), jax.tree.leaves(params), strict=True):
             traj[k].append(np.asarray(x))
@@ -121,9 +117,10 @@ def run(case, start=0, state=None, tx=None):
 
 
 def rel_err(case, traj, start=0):
+    """max over leaves of max |gradtx - torch| / max |torch| over the steps in ``traj``."""
     err = 0.0
     for k, got in traj.items():
-        want = DATA[f"{case}/{k}"][start + 1 :]
+        want = DATA[f"{case}/{k}"][start + 1 : start + 1 + len(got)]
         got = np.stack(got)
         assert got.shape == want.shape, (case, k)
         err = max(err, float(np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-300)))
@@ -131,21 +128,115 @@ def rel_err(case, traj, start=0):
 
 
 ERRORS: dict[str, float] = {}
+HALF = STEPS // 2  # steps 21-40 are checked from torch's checkpoint (test below)
+CHECKPOINTED = sorted({k.split("/")[1] for k in DATA if k.startswith("ckpt/")})
+
+
+def _record(cls_name, err):
+    ERRORS[cls_name] = max(ERRORS.get(cls_name, 0.0), err)
 
 
 def test_every_optimizer_matches_torch():
-    """All cases in one test (eager, shared op caches); the worst error per optimizer is kept
-    in ERRORS and printed (docs/guide/torch.md's table)."""
+    """Every case for its first 20 steps (steps 21-40 of one case per optimizer are the
+    checkpoint test's), all 40 for the cases without a checkpoint. One test: eager, so the
+    cases share the op caches."""
     bad = {}
     with jax.enable_x64(True):
         for case, (cls_name, *_) in CASES.items():
-            err = rel_err(case, run(case))
-            ERRORS[cls_name] = max(ERRORS.get(cls_name, 0.0), err)
+            err = rel_err(case, run(case, stop=STEPS if case not in CHECKPOINTED else HALF))
+            _record(cls_name, err)
             if not err < TOL:
                 bad[case] = err
-    print({k: f"{v:.1e}" for k, v in ERRORS.items()})
     assert not bad, bad
     assert set(ERRORS) == set(optim.__all__) - {
         "load_optimizer_state",
         "export_torch_optimizer_state",
     }
+
+
+def _checkpoint(case, tmp_path):
+    """torch's state_dict at step 20, as the .npz export_torch_optimizer_state wrote."""
+    prefix = f"ckpt/{case}/"
+    path = tmp_path / f"{case}.npz"
+    np.savez(path, **{k[len(prefix) :]: v for k, v in DATA.items() if k.startswith(prefix)})
+    return path
+
+
+def _params_at(case, t):
+    order = json.loads(str(DATA[f"{case}/order"]))
+    return order, _tree({k: jnp.asarray(DATA[f"{case}/{k}"][t]) for k in order})
+
+
+@pytest.mark.parametrize("case", CHECKPOINTED)
+def test_torch_checkpoint_continues_in_gradtx(case, tmp_path):
+    """torch stopped at step 20, its state_dict loaded, gradtx runs steps 21-40: torch's
+    step-40 parameters (and every step between) to 1e-12."""
+    cls_name = CASES[case][0]
+    with jax.enable_x64(True):
+        order, params = _params_at(case, HALF)
+        tx = build(case)
+        step = HALF if cls_name in ("SGD", "Muon") else None  # torch keeps no step for them
+        state = optim.load_optimizer_state(
+            _checkpoint(case, tmp_path), params, tx, names=order, step=step
+        )
+        err = rel_err(case, run(case, start=HALF, state=state, tx=tx), start=HALF)
+    _record(cls_name, err)
+    assert err < TOL
+
+
+def _torch_dict(case):
+    """The checkpoint as torch's own state_dict() layout: {"state": {i: {key: array}}, ...}."""
+    prefix = f"ckpt/{case}/"
+    state: dict = {}
+    for k, v in DATA.items():
+        if k.startswith(prefix + "state/"):
+            _, index, key = k[len(prefix) :].split("/")
+            state.setdefault(int(index), {})[key] = v
+    groups = json.loads(str(DATA[prefix + "param_groups"]))
+    return {"state": state, "param_groups": groups}
+
+
+def test_a_state_dict_loads_as_its_export():
+    """The dict route (optimizer.state_dict() with arrays) gives the state the .npz gives."""
+    case = "adam_groups"
+    with jax.enable_x64(True):
+        order, params = _params_at(case, HALF)
+        tx = build(case)
+        state = optim.load_optimizer_state(_torch_dict(case), params, tx, names=order)
+        err = rel_err(case, run(case, start=HALF, stop=HALF + 3, state=state, tx=tx), HALF)
+    assert err < TOL
+
+
+def test_a_wrong_checkpoint_lists_every_mismatch():
+    """Swapping two names of different shapes: one error naming all four mismatched slots."""
+    case = "adamax"
+    with jax.enable_x64(True):
+        order, params = _params_at(case, HALF)
+        names = list(order)
+        i, j = names.index("w"), names.index("block/m")
+        names[i], names[j] = names[j], names[i]
+        with pytest.raises(ValueError) as info:
+            optim.load_optimizer_state(_torch_dict(case), params, build(case), names=names)
+    msg = str(info.value)
+    for key in ("exp_avg", "exp_inf"):
+        for name in ("'w'", "'block/m'"):
+            assert any(key in line and name in line for line in msg.splitlines()), (key, name)
+    assert "(3, 4)" in msg and "(5, 3)" in msg and "4 problems" in msg
+
+
+def test_an_unknown_name_is_reported_with_the_rest():
+    case = "adamax"
+    with jax.enable_x64(True):
+        order, params = _params_at(case, HALF)
+        names = ["nope" if n == "b" else n for n in order]
+        with pytest.raises(ValueError) as info:
+            optim.load_optimizer_state(_torch_dict(case), params, build(case), names=names)
+    msg = str(info.value)
+    assert "['nope']" in msg  # not a parameter path
+    assert "['b']" in msg  # and b is missing from the names
+
+
+def test_largest_errors_seen():
+    """The table of docs/guide/torch.md: the worst error per optimizer (run after the others)."""
+    assert ERRORS and max(ERRORS.values()) < TOL
+    print({k: f"{v:.1e}" for k, v in sorted(ERRORS.items())})
