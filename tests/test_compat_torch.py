@@ -4,9 +4,10 @@ The fixture (written by tests/fixtures/make_torch_optim.py where torch is instal
 float64 trajectories of 40 steps of every torch.optim optimizer of the dialect with several
 option combinations (each flag on and off, a StepLR or LambdaLR scheduler attached, two
 parameter groups), and torch's state_dict at step 20 for the checkpoint test. The cases are
-read from the file. Steps 1-20 of every case are compared, steps 21-40 of the cases kept
-with a checkpoint continue from torch's state (the suite's time budget). Every comparison is to 1e-12 relative (the largest difference over the
-run divided by the largest magnitude of that leaf), in float64, eager (no compilation).
+read from the file. Steps 1-20 of every case are compared; steps 21-40 of the cases kept
+with a checkpoint continue from torch's state (the suite's time budget). Every comparison is
+to 1e-12 relative (the largest difference over the run divided by the largest magnitude of
+that leaf), in float64, eagerly (only L-BFGS's update is compiled).
 """
 
 from __future__ import annotations
