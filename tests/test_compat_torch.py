@@ -99,18 +99,28 @@ def _lbfgs_grads(params, order):
     return _tree(out)
 
 
-def run(case, start=0, stop=STEPS, state=None, tx=None):
+_BUILT: dict = {}
+
+
+def _built(case):
+    """The case's optimizer and its update, built once per case for the whole file. L-BFGS's
+    two-loop recursion is a lax.scan, which eager mode would trace at every call: its update
+    is compiled (once)."""
+    if case not in _BUILT:
+        tx = build(case)
+        _BUILT[case] = (tx, jax.jit(tx.update) if CASES[case][0] == "LBFGS" else tx.update)
+    return _BUILT[case]
+
+
+def run(case, start=0, stop=STEPS, state=None):
     """gradtx's trajectory of steps start + 1 .. stop (params from the fixture's step start):
     {leaf: [params after each step]}."""
     order = json.loads(str(DATA[f"{case}/order"]))
-    tx = build(case) if tx is None else tx
+    tx, update = _built(case)
     params = _tree({k: jnp.asarray(DATA[f"{case}/{k}"][start]) for k in order})
     state = tx.init(params) if state is None else state
     names = _names(params)
     traj = {k: [] for k in names}
-    # L-BFGS's two-loop recursion is a lax.scan, which eager mode would trace at every call:
-    # its update is compiled once per case (two cases)
-    update = jax.jit(tx.update) if CASES[case][0] == "LBFGS" else tx.update
     for t in range(start, stop):
         g = _lbfgs_grads(params, order) if CASES[case][0] == "LBFGS" else _grads(case, order, t)
         updates, state = update(g, state, params)
@@ -180,12 +190,12 @@ def test_torch_checkpoint_continues_in_gradtx(case, tmp_path):
     cls_name = CASES[case][0]
     with jax.enable_x64(True):
         order, params = _params_at(case, HALF)
-        tx = build(case)
+        tx, _ = _built(case)
         step = HALF if cls_name in ("SGD", "Muon") else None  # torch keeps no step for them
         state = optim.load_optimizer_state(
             _checkpoint(case, tmp_path), params, tx, names=order, step=step
         )
-        err = rel_err(case, run(case, start=HALF, state=state, tx=tx), start=HALF)
+        err = rel_err(case, run(case, start=HALF, state=state), start=HALF)
     _record(cls_name, err)
     assert err < TOL
 
@@ -207,9 +217,8 @@ def test_a_state_dict_loads_as_its_export():
     case = "adam_groups"
     with jax.enable_x64(True):
         order, params = _params_at(case, HALF)
-        tx = build(case)
-        state = optim.load_optimizer_state(_torch_dict(case), params, tx, names=order)
-        err = rel_err(case, run(case, start=HALF, stop=HALF + 3, state=state, tx=tx), HALF)
+        state = optim.load_optimizer_state(_torch_dict(case), params, _built(case)[0], names=order)
+        err = rel_err(case, run(case, start=HALF, stop=HALF + 3, state=state), HALF)
     assert err < TOL
 
 

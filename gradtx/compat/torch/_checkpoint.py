@@ -65,6 +65,8 @@ def _plain(value):
     if value is None:
         return None
     if isinstance(value, list | tuple):
+        if any(v is None for v in value):  # LBFGS's scratch list "al"
+            return None
         return [_array(v) for v in value]
     return _array(value)
 
@@ -289,4 +291,81 @@ def _prefix(keys):
 
 
 def _load_lbfgs(torch_state, params, state, names, where, problems):
-    raise NotImplementedError
+    """torch.optim.LBFGS's state (flat vectors on parameter 0) as scale_by_lbfgs's.
+
+    After n_iter iterations torch holds d and t (the last step was t * d), prev_flat_grad (the
+    gradient before it) and the pairs old_stps (s) and old_dirs (y), oldest first. gradtx holds
+    the parameters and gradient before the last step and a ring of memory_size pairs whose
+    newest slot is (count - 2) % memory_size; torch's pairs fill the slots before it.
+    """
+    from gradtx._state.tools import find_paths, tree_set
+
+    entries = {k: _plain(v) for k, v in torch_state.get(0, {}).items()}
+    need = ("n_iter", "d", "t", "old_dirs", "old_stps", "prev_flat_grad")
+    lacking = [k for k in need if entries.get(k) is None]
+    if lacking:
+        problems.append(f"torch's LBFGS state lacks {lacking} (was step() called?)")
+    mem_paths = find_paths(state, "diff_params_memory")
+    if len(mem_paths) != 1:
+        problems.append("tx has no single scale_by_lbfgs state (build it with LBFGS(...))")
+    if problems:
+        raise ValueError(f"{where}: " + "\n  ".join(problems))
+    prefix = "/".join(mem_paths[0][:-1])
+    q = f"{prefix}/" if prefix else ""
+    order = [names[i] for i in range(len(names))]
+    leaves = {path_str(p): x for p, x in jax.tree_util.tree_flatten_with_path(params)[0]}
+    sizes = [int(np.prod(jnp.shape(leaves[n]))) for n in order]
+    total = sum(sizes)
+    memory = jax.tree.leaves(gradtx_get(state, q + "diff_params_memory"))[0].shape[0]
+
+    def tree(flat, what):
+        flat = np.asarray(flat).reshape(-1)
+        if flat.shape[0] != total:
+            problems.append(f"torch's {what} has {flat.shape[0]} entries, the params {total}")
+            return None
+        parts, at = {}, 0
+        for n, k in zip(order, sizes, strict=True):
+            parts[n] = flat[at : at + k].reshape(jnp.shape(leaves[n]))
+            at += k
+        return jax.tree_util.tree_map_with_path(
+            lambda p, x: jnp.asarray(parts[path_str(p)], jnp.result_type(x)), params
+        )
+
+    n_iter = int(entries["n_iter"])
+    current = np.concatenate([np.ravel(np.asarray(leaves[n])) for n in order])
+    before = tree(current - float(entries["t"]) * np.ravel(entries["d"]), "d")
+    grad = tree(entries["prev_flat_grad"], "prev_flat_grad")
+    s_list, y_list = entries["old_stps"], entries["old_dirs"]
+    if len(s_list) > memory:
+        problems.append(f"torch keeps {len(s_list)} pairs, tx's memory_size is {memory}")
+    slots_s = [np.zeros(total) for _ in range(memory)]
+    slots_y = [np.zeros(total) for _ in range(memory)]
+    for j, (sv, yv) in enumerate(zip(s_list, y_list, strict=True)):
+        slot = (n_iter - 2 - (len(s_list) - 1 - j)) % memory
+        slots_s[slot], slots_y[slot] = np.ravel(sv), np.ravel(yv)
+    if problems:
+        raise ValueError(f"{where}: " + "\n  ".join(problems))
+
+    def ring(slots):
+        rows = [tree(v, "a pair") for v in slots]
+        return jax.tree.map(lambda *xs: jnp.stack(xs), *rows)
+
+    state = tree_set(
+        state,
+        {
+            q + "params": before,
+            q + "updates": grad,
+            q + "diff_params_memory": ring(slots_s),
+            q + "diff_updates_memory": ring(slots_y),
+        },
+    )
+    flat, treedef = jax.tree_util.tree_flatten_with_path(state)
+    return treedef.unflatten(
+        [jnp.asarray(n_iter, jnp.result_type(x)) if _key(p[-1]) == "count" else x for p, x in flat]
+    )
+
+
+def gradtx_get(state, name):
+    from gradtx._state.tools import tree_get
+
+    return tree_get(state, name)
