@@ -255,3 +255,28 @@ def test_largest_errors_seen():
     """The table of docs/guide/torch.md: the worst error per optimizer (run after the others)."""
     assert ERRORS and max(ERRORS.values()) < TOL
     print({k: f"{v:.1e}" for k, v in sorted(ERRORS.items())})
+
+
+def test_groups_and_arguments_are_checked():
+    """torch-style groups: every leaf in exactly one group; a group key must be an argument;
+    torch's kernel flags pass, other unknown keywords do not; a params tree is refused."""
+    params = {"w": jnp.ones((2, 2)), "b": jnp.ones(2)}
+    with pytest.raises(ValueError, match="several groups"):
+        optim.Adam([{"params": "w"}, {"params": "*"}]).init(params)
+    with pytest.raises(ValueError, match="only one"):
+        optim.Adam([{"lr": 0.1}, {"params": None}])
+    with pytest.raises(TypeError, match="bettas"):
+        optim.Adam([{"params": "w", "bettas": (0.9, 0.9)}, {}])
+    with pytest.raises(TypeError, match="spelling"):
+        optim.SGD(lr=0.1, nesterof=True)
+    with pytest.raises(TypeError, match="at init"):
+        optim.SGD(params, lr=0.1)
+    with pytest.raises(ValueError, match="nesterov"):
+        optim.SGD(lr=0.1, nesterov=True)
+    with pytest.raises(TypeError, match="schedule"):
+        optim.Rprop(lr=lambda count: 0.1)
+    tx = optim.AdamW([{"params": ["b"], "weight_decay": 0.0}, {}], lr=0.5, foreach=True)
+    updates, _ = tx.update(params, tx.init(params), params)
+    # Adam's first step is lr * sign(g); AdamW adds lr * wd * w for w only
+    np.testing.assert_allclose(np.asarray(updates["b"]), -0.5, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(updates["w"]), -0.5 * 1.01, rtol=1e-6)
