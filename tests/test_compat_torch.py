@@ -228,15 +228,15 @@ def test_a_wrong_checkpoint_lists_every_mismatch():
     with jax.enable_x64(True):
         order, params = _params_at(case, HALF)
         names = list(order)
-        i, j = names.index("w"), names.index("block/m")
+        i, j = names.index("w"), names.index("block/k")
         names[i], names[j] = names[j], names[i]
         with pytest.raises(ValueError) as info:
             optim.load_optimizer_state(_torch_dict(case), params, build(case), names=names)
     msg = str(info.value)
     for key in ("exp_avg", "exp_inf"):
-        for name in ("'w'", "'block/m'"):
+        for name in ("'w'", "'block/k'"):
             assert any(key in line and name in line for line in msg.splitlines()), (key, name)
-    assert "(3, 4)" in msg and "(5, 3)" in msg and "4 problems" in msg
+    assert "(5, 3)" in msg and "(2, 5, 3)" in msg and "4 problems" in msg
 
 
 def test_an_unknown_name_is_reported_with_the_rest():
