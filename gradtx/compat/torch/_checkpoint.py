@@ -151,6 +151,8 @@ def load_optimizer_state(torch_state_dict, params, tx, *, names, step=None):
     Each torch tensor is placed in the gradtx slot of the same parameter (exp_avg -> mu,
     exp_avg_sq -> nu, sum -> sum_of_squares, ...); every step count of the state (``count``,
     NAdam's ``mu_product``) is set from torch's ``step`` of the parameters of that group.
+    LBFGS's state (flat vectors on parameter 0) fills scale_by_lbfgs's: the parameters and
+    gradient before the last step and the ring of (s, y) pairs (see ``_load_lbfgs``).
     torch's SGD and Muon keep no ``step``: pass ``step=`` (the number of steps taken) when
     the gradtx state counts steps (SGD with dampening, Muon).
     Raises one ValueError listing every problem: a name that is not a parameter path,

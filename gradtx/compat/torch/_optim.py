@@ -493,7 +493,8 @@ def LBFGS(  # noqa: N802
     lr * min(1, 1 / ||g||_1) * g, then lr * H g) while every curvature pair is kept (torch skips
     pairs with <s, y> <= 1e-10, gradtx those with <s, y> <= 0). "strong_wolfe" uses gradtx's
     zoom search (update then takes ``value``, ``grad`` and ``value_fn``), which reaches the
-    same minimiser as torch's search along a different path.
+    same minimiser as torch's search along a different path. ``load_optimizer_state`` converts
+    torch's LBFGS state (its ``old_dirs``, ``old_stps``, ``d``, ``t``, ``prev_flat_grad``).
     """
     where = "gradtx.compat.torch.LBFGS"
     if params is not None:
