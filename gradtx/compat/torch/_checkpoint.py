@@ -201,7 +201,7 @@ def load_optimizer_state(torch_state_dict, params, tx, *, names, step=None):
         keys = [_key(k) for k in kp]
         if leaf is None:
             continue
-        for cut in range(len(keys) - 1, -1, -1):
+        for cut in range(len(keys) - 1):  # the longest tail that is a parameter path
             tail = "/".join(keys[cut + 1 :])
             if tail in param_paths:
                 slots.setdefault((keys[cut], tail), []).append(pos)
@@ -300,7 +300,7 @@ def _load_lbfgs(torch_state, params, state, names, where, problems):
     the parameters and gradient before the last step and a ring of memory_size pairs whose
     newest slot is (count - 2) % memory_size; torch's pairs fill the slots before it.
     """
-    from gradtx._state.tools import find_paths, tree_set
+    from gradtx._state.tools import find_paths, tree_get, tree_set
 
     entries = {k: _plain(v) for k, v in torch_state.get(0, {}).items()}
     need = ("n_iter", "d", "t", "old_dirs", "old_stps", "prev_flat_grad")
@@ -314,11 +314,11 @@ def _load_lbfgs(torch_state, params, state, names, where, problems):
         raise ValueError(f"{where}: " + "\n  ".join(problems))
     prefix = "/".join(mem_paths[0][:-1])
     q = f"{prefix}/" if prefix else ""
-    order = [names[i] for i in range(len(names))]
+    order = list(names)
     leaves = {path_str(p): x for p, x in jax.tree_util.tree_flatten_with_path(params)[0]}
     sizes = [int(np.prod(jnp.shape(leaves[n]))) for n in order]
     total = sum(sizes)
-    memory = jax.tree.leaves(gradtx_get(state, q + "diff_params_memory"))[0].shape[0]
+    memory = jax.tree.leaves(tree_get(state, q + "diff_params_memory"))[0].shape[0]
 
     def tree(flat, what):
         flat = np.asarray(flat).reshape(-1)
@@ -365,9 +365,3 @@ def _load_lbfgs(torch_state, params, state, names, where, problems):
     return treedef.unflatten(
         [jnp.asarray(n_iter, jnp.result_type(x)) if _key(p[-1]) == "count" else x for p, x in flat]
     )
-
-
-def gradtx_get(state, name):
-    from gradtx._state.tools import tree_get
-
-    return tree_get(state, name)
