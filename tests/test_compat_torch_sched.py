@@ -146,19 +146,21 @@ def test_reduce_lr_on_plateau_matches_torch():
     print(f"ReduceLROnPlateau: largest relative error {worst:.2g}")
 
 
-def test_sweep_per_epoch_and_attach():
-    """A vmapped sweep over lr and gamma; per_epoch; a schedule attached to gradtx.sgd."""
-    lrs, gammas = jnp.array([0.1, 0.2]), jnp.array([0.5, 0.9])
-    values = jax.vmap(lambda lr, g: S.StepLR(2, g, lr=lr)(jnp.arange(5)))(lrs, gammas)
+def test_sweep_and_per_epoch():
+    """A vmapped sweep over lr and gamma, and per_epoch's count // steps_per_epoch (one jit)."""
+
+    @jax.jit
+    def values(lrs, gammas):
+        sweep = jax.vmap(lambda lr, g: S.StepLR(2, g, lr=lr)(jnp.arange(5)))(lrs, gammas)
+        epochs = S.per_epoch(S.StepLR(1, 0.5, lr=1.0), steps_per_epoch=3)(jnp.arange(7))
+        return sweep, epochs
+
+    sweep, epochs = values(jnp.array([0.1, 0.2]), jnp.array([0.5, 0.9]))
     want = [[lr * g ** (k // 2) for k in range(5)] for lr, g in ((0.1, 0.5), (0.2, 0.9))]
-    np.testing.assert_allclose(values, want, rtol=1e-6)
-    tx = gradtx.sgd(learning_rate=S.per_epoch(S.StepLR(1, 0.5, lr=1.0), steps_per_epoch=2))
-    params = {"w": jnp.zeros(())}
-    state, steps = tx.init(params), []
-    for _ in range(3):
-        updates, state = tx.update({"w": jnp.ones(())}, state, params)
-        steps.append(float(-updates["w"]))
-    np.testing.assert_allclose(steps, [1.0, 1.0, 0.5], rtol=1e-6)
+    np.testing.assert_allclose(sweep, want, rtol=1e-6)
+    np.testing.assert_array_equal(epochs, [1, 1, 1, 0.5, 0.5, 0.5, 0.25])
+    cycled = S.TorchSchedule("x", jnp.asarray, momentum=S.TorchSchedule("m", jnp.negative))
+    assert S.per_epoch(cycled, 4).momentum(9) == -2
 
 
 @pytest.mark.parametrize(
