@@ -16,7 +16,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import gradtx
 from gradtx.compat.torch import lr_scheduler as S
 
 CASES = json.loads((pathlib.Path(__file__).parent / "fixtures" / "torch_sched.json").read_text())[
