@@ -81,26 +81,35 @@ def comparison():
             a, b = _flat(xg), _flat(xs)
             rel = float(np.linalg.norm(a - b) / np.linalg.norm(b))
             approx = _check_wolfe(value_and_grad, records)
-            out[name] = (ig, eg, is_, es, rel, approx, records, _flat(xg))
+            # both stop at ||grad|| <= 1e-8, which places each within 1e-8 / lambda_min of the
+            # minimiser (lambda_min: the Hessian's smallest eigenvalue there)
+            flat, unravel = ravel_pytree(xs)
+            hessian = jax.hessian(lambda v, f=f, unravel=unravel: f(unravel(v)))(flat)
+            lam = float(np.linalg.eigvalsh(np.asarray(hessian)).min())
+            bound = 2e-8 / lam / float(np.linalg.norm(b))
+            out[name] = (ig, eg, is_, es, rel, approx, records, _flat(xg), bound)
     return out
 
 
 def test_lbfgs_matches_scipy(comparison):
-    """Iterations and evaluations to ||grad|| <= 1e-8 within 1.2x of SciPy's L-BFGS-B."""
-    rows = ["problem          gradtx it  evals   scipy it  evals   |x - x_scipy|/|x|"]
-    for name, (ig, eg, is_, es, rel, *_) in comparison.items():
-        rows.append(f"{name:16s} {ig:9d} {eg:6d} {is_:10d} {es:6d}   {rel:.1e}")
+    """Iterations and evaluations to ||grad|| <= 1e-8 within 1.2x of SciPy's L-BFGS-B, and the
+    two minimisers as close as that stopping rule allows: 2e-8 / lambda_min (relative to |x|),
+    from 9e-9 (Rosenbrock) to 5e-6 (the MLP, whose Hessian's smallest eigenvalue is 2.4e-3)."""
+    rows = ["problem          gradtx it  evals   scipy it  evals   |x - x_scipy|/|x|  bound"]
+    for name, (ig, eg, is_, es, rel, *rest) in comparison.items():
+        rows.append(f"{name:16s} {ig:9d} {eg:6d} {is_:10d} {es:6d}   {rel:.1e}  {rest[-1]:.1e}")
     print("\n".join(rows))
-    for name, (ig, eg, is_, es, rel, *_) in comparison.items():
+    for name, (ig, eg, is_, es, rel, *rest) in comparison.items():
         assert ig <= 1.2 * is_, f"{name}: {ig} iterations, SciPy {is_}"
         assert eg <= 1.2 * es, f"{name}: {eg} evaluations, SciPy {es}"
-        assert rel <= 1e-6, f"{name}: minimisers differ by {rel:.2e} (relative)"
+        bound = rest[-1]
+        assert rel <= bound, f"{name}: minimisers differ by {rel:.2e} (relative) > {bound:.1e}"
 
 
 def test_zoom_steps_satisfy_wolfe(comparison):
     """Every accepted step met the strong Wolfe conditions (the approximate form only where
     f's decrease is at its rounding level), and the search's info says the conditions held."""
-    for name, (ig, _, _, _, _, approx, records, _) in comparison.items():
+    for name, (ig, _, _, _, _, approx, records, *_) in comparison.items():
         assert approx <= 0.1 * ig, f"{name}: {approx} of {ig} steps only approximately Wolfe"
         held = [bool(r[4].conditions_held) for r in records]
         assert all(held), f"{name}: info.conditions_held false at steps {held.index(False)}"
@@ -411,7 +420,7 @@ def test_against_torch_lbfgs_fixture(comparison):
         starts = {name: _flat(x0) for name, (_, x0) in problems().items()}
     assert set(fixture["problems"]) == set(starts)
     for name, run in fixture["problems"].items():
-        ig, eg, *_, x = comparison[name]
+        ig, eg, *_, x, _ = comparison[name]
         np.testing.assert_array_equal(starts[name], np.asarray(run["x0"]))
         assert run["grad_norm"] <= 1e-8, (name, run["grad_norm"])
         rel = np.linalg.norm(x - np.asarray(run["x"])) / np.linalg.norm(run["x"])
