@@ -9,7 +9,7 @@ gradtx alias or chain of transforms with the options that reproduce torch (see
 schedulers are in ``gradtx.compat.torch.lr_scheduler``.
 """
 
-from gradtx.compat.torch import lr_scheduler
+from gradtx.compat.torch import lr_scheduler as lr_scheduler  # the submodule, as torch.optim
 from gradtx.compat.torch._checkpoint import export_torch_optimizer_state, load_optimizer_state
 from gradtx.compat.torch._optim import (
     ASGD,
