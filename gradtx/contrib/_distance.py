@@ -1,8 +1,9 @@
 """Distance over gradients: step sizes from the distance travelled from the start and the
 gradients seen so far, DoG (Ivgi et al. 2023) and DoWG (Khaled et al. 2023).
 
-Written here, self-contained: gradtx's main branch has no top-level
-``scale_by_distance_over_gradients`` yet to share code with.
+DoG's rule has one definition, ``distance_over_gradients_rule`` beside the top-level
+``scale_by_distance_over_gradients`` (L-DoG: the same rule with norms per leaf); here it runs
+once over the whole tree, with optax.contrib's state and initial-step options.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from gradtx._core.trees import (
 )
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._scaling import scale_by_learning_rate
+from gradtx.transforms._stepsize import distance_over_gradients_rule
 
 _INIT_STEPS = ("distance", "learning_rate", "heuristic")
 
@@ -100,9 +102,13 @@ def scale_by_dog(init_step=("heuristic", 1e-6), eps=1e-8) -> GradientTransformat
         del extra_args
         _checks.require_params(params, where)
         dt = state.max_dist.dtype
-        max_dist = jnp.maximum(state.max_dist, jnp.sqrt(_sq_dist(state.init_params, params, dt)))
-        sum_sq = state.sum_sq_norm_grads + tree_sum_squares(updates).astype(dt)
-        lr = max_dist / jnp.sqrt(sum_sq + as_dtype(eps, dt))
+        max_dist, sum_sq, lr = distance_over_gradients_rule(
+            state.max_dist,
+            state.sum_sq_norm_grads,
+            jnp.sqrt(_sq_dist(state.init_params, params, dt)),
+            tree_sum_squares(updates),
+            eps,
+        )
         if kind == "learning_rate":
             lr = jnp.where(state.is_init_step, as_dtype(value, dt), lr)
         new_state = DoGState(jnp.asarray(False), state.init_params, max_dist, sum_sq)
