@@ -231,3 +231,36 @@ def test_bad_input_is_explained():
         gc.differentially_private_aggregate(1.0, 1.0)
     with pytest.raises(TypeError, match="is not a random key"):
         gc.dpsgd(0.1, 1.0, 1.0, seed="zero")
+
+
+def test_per_example_layer_norm_clip_matches_numpy_and_optax():
+    """McMahan et al. 2018, section 3: leaf i clipped per example to C / sqrt(K) (uniform) or
+    C * sqrt(D_i / D), then summed; the counts are the examples clipped per leaf."""
+    rng = np.random.default_rng(4)
+    grads = {"a": rng.standard_normal((5, 3, 2)), "b": rng.standard_normal((5, 4)) * 0.3}
+    clip = 1.2
+    leaves = [grads["a"], grads["b"]]
+    sizes = [6, 4]
+    for uniform in (True, False):
+        bounds = [clip / np.sqrt(2)] * 2 if uniform else [clip * np.sqrt(n / 10) for n in sizes]
+        want, counts = [], []
+        for g, c in zip(leaves, bounds):
+            norms = np.sqrt((g.reshape(5, -1) ** 2).sum(axis=1))
+            factor = np.minimum(1.0, c / norms)
+            want.append(np.tensordot(factor, g, axes=1))
+            counts.append(int((factor < 1).sum()))
+        with jax.enable_x64(True):
+            total, n = gradtx.per_example_layer_norm_clip(
+                jax.tree.map(jnp.asarray, grads), clip, uniform=uniform
+            )
+            for key, w, k in zip(("a", "b"), want, counts):
+                np.testing.assert_allclose(np.asarray(total[key]), w, rtol=1e-12)
+                assert int(n[key]) == k
+        optax = pytest.importorskip("optax")
+        g32 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), grads)
+        with jax.numpy_dtype_promotion("standard"):
+            theirs, their_n = optax.per_example_layer_norm_clip(g32, clip, uniform=uniform)
+        ours, our_n = gradtx.per_example_layer_norm_clip(g32, clip, uniform=uniform)
+        for key in ("a", "b"):
+            np.testing.assert_allclose(np.asarray(ours[key]), np.asarray(theirs[key]), rtol=1e-6)
+            assert int(our_n[key]) == int(their_n[key])

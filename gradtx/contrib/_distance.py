@@ -143,12 +143,14 @@ class DoWGState(NamedTuple):
     init_params: Any  # x0: the initial parameters
     weighted_sq_norm_grads: jax.Array  # v: the sum over steps of rbar ** 2 * ||g|| ** 2
     estim_sq_dist: jax.Array  # rbar ** 2: max(r_eps ** 2, max over steps of ||x - x0|| ** 2)
+    # (0 before the first step; r_eps ** 2 enters at each step, see scale_by_dowg)
 
 
 def scale_by_dowg(init_estim_sq_dist=None, eps=1e-4) -> GradientTransformation:
     """DoWG's step size: distances weight the gradients in the normaliser.
 
-    rbar2 = max(rbar2, ||x - x0|| ** 2)    (rbar2 starts at init_estim_sq_dist, or eps)
+    rbar2 = max(rbar2, r_eps2, ||x - x0|| ** 2)   (r_eps2 = init_estim_sq_dist, or eps; the
+                                                 state's rbar2 is 0 before the first step)
     v = v + rbar2 * ||g|| ** 2
     updates = (rbar2 / (sqrt(v) + eps)) * g
 
@@ -165,15 +167,19 @@ def scale_by_dowg(init_estim_sq_dist=None, eps=1e-4) -> GradientTransformation:
     _checks.check_number(where, "eps", eps, low=0.0)
     start = eps if init_estim_sq_dist is None else init_estim_sq_dist
 
+    # rbar2 starts at 0 and every step takes max(rbar2, start, ||x - x0|| ** 2): the same
+    # sequence as starting at ``start``, but the state does not hold a hyperparameter's value,
+    # so a value set later in injected state (inject_hyperparams, tree_set) is the one used
     def init(params):
         dt = tree_scalar_dtype(params)
-        return DoWGState(tree_copy(params), jnp.zeros((), dt), as_dtype(start, dt))
+        return DoWGState(tree_copy(params), jnp.zeros((), dt), jnp.zeros((), dt))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
         _checks.require_params(params, where)
         dt = state.estim_sq_dist.dtype
-        rbar2 = jnp.maximum(state.estim_sq_dist, _sq_dist(state.init_params, params, dt))
+        floor = jnp.maximum(state.estim_sq_dist, as_dtype(start, dt))
+        rbar2 = jnp.maximum(floor, _sq_dist(state.init_params, params, dt))
         v = state.weighted_sq_norm_grads + rbar2 * tree_sum_squares(updates).astype(dt)
         lr = rbar2 / (jnp.sqrt(v) + as_dtype(eps, dt))
         return _scale(updates, lr), DoWGState(state.init_params, v, rbar2)

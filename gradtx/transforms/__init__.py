@@ -59,6 +59,7 @@ from gradtx.transforms._clipping import (
     clip_by_global_norm,
     normalize_by_update_norm,
     per_example_global_norm_clip,
+    per_example_layer_norm_clip,
 )
 from gradtx.transforms._combine import (
     MaskedState,
@@ -265,6 +266,7 @@ __all__ = [
     "param_groups",
     "partition",
     "per_example_global_norm_clip",
+    "per_example_layer_norm_clip",
     "periodic_update",
     "scale",
     "scale_by_adadelta",

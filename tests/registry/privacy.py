@@ -53,3 +53,8 @@ ENTRIES = [
         **_DP,
     ),
 ]
+
+NOT_TRANSFORMS = {
+    "per_example_layer_norm_clip": "clips per-example gradients layer by layer and sums them "
+    "(a pure function; tests/test_privacy.py)",
+}
