@@ -98,8 +98,9 @@ def main():
     reference, _ = trajectory(muon(0.02), jax.device_put(params, one), grads)
     sharded = jax.device_put(params, shardings)
     policies = {
-        "gspmd": muon(0.02),
-        "gspmd_batched": muon(0.02, batch_same_shape=True),
+        # the mesh pins Newton-Schulz's layout: every sum in one device's order
+        "gspmd": muon(0.02, mesh=mesh),
+        "gspmd_batched": muon(0.02, batch_same_shape=True, mesh=mesh),
         "owner": muon(0.02, shard_policy="owner", mesh=mesh, owner_axis=("data", "model")),
         "owner_model": muon(0.02, shard_policy="owner", mesh=mesh, owner_axis="model"),
     }
