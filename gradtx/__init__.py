@@ -327,6 +327,9 @@ from gradtx._core.numerics import (
 from gradtx.second_order import (
     power_iteration,
 )
+from gradtx.second_order._linalg import (
+    nnls,
+)
 from gradtx.transforms._linesearch import (
     value_and_grad_from_state,
 )
@@ -478,6 +481,7 @@ __all__ = [
     "nadam",
     "nadamw",
     "named_chain",
+    "nnls",
     "noisy_sgd",
     "normalize_by_update_norm",
     "novograd",
