@@ -1,5 +1,6 @@
 """Small optax names: ShouldSkipUpdateFunction (the type of MultiSteps' should_skip_update_fn)
-and nnls (non-negative least squares, against scipy and optax)."""
+nnls (non-negative least squares, against scipy and optax) and multi_normal (a diagonal
+normal: its log density against NumPy, its draws against optax's)."""
 
 from __future__ import annotations
 
@@ -50,3 +51,26 @@ def test_nnls_matches_scipy_and_optax():
     np.testing.assert_allclose(np.asarray(gradtx.nnls(a32, b32, 200)), theirs, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match=r"A has shape \(8, 5\) and b \(7,\)"):
         gradtx.nnls(a32, b32[:7, 0], 10)
+
+
+def test_multi_normal_log_prob_and_samples():
+    """log_prob is the sum of the coordinates' normal log densities (NumPy, float64); draws
+    with one key equal optax's; params are [loc, log_scale]."""
+    loc, log_scale = np.array([0.5, -1.0, 2.0]), np.array([[0.1, -0.3, 0.0]])
+    x = np.array([[[0.0, 0.0, 0.0]], [[1.0, -2.0, 3.0]]])  # two draws of shape (1, 3)
+    scale = np.exp(log_scale)
+    want = np.sum(
+        -0.5 * ((x - loc) / scale) ** 2 - log_scale - 0.5 * np.log(2 * np.pi), axis=(1, 2)
+    )
+    with jax.enable_x64(True):
+        dist = gradtx.multi_normal(jnp.asarray(loc), jnp.asarray(log_scale))
+        np.testing.assert_allclose(np.asarray(dist.log_prob(jnp.asarray(x))), want, rtol=1e-12)
+        assert dist.params[0].shape == (3,) and dist.log_scale.shape == (1, 3)
+    optax = pytest.importorskip("optax")
+    loc32, ls32 = jnp.asarray(loc, jnp.float32), jnp.asarray(log_scale, jnp.float32)
+    key = jax.random.key(3)
+    ours = gradtx.multi_normal(loc32, ls32).sample((5,), key)
+    with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
+        theirs = optax.multi_normal(loc32, ls32).sample((5,), key)  # optax broadcasts ranks
+    assert ours.shape == (5, 1, 3)
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-6)

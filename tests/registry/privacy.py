@@ -57,6 +57,7 @@ ENTRIES = [
 NOT_TRANSFORMS = {
     "per_example_layer_norm_clip": "clips per-example gradients layer by layer and sums them "
     "(a pure function; tests/test_privacy.py)",
+    "multi_normal": "a diagonal normal distribution (tests/test_optax_names.py)",
     "nnls": "linear algebra: non-negative least squares (tests/test_optax_names.py)",
     "ShouldSkipUpdateFunction": "the Protocol type of MultiSteps' should_skip_update_fn",
 }
