@@ -1,69 +1,123 @@
 """Contract tests over every registry entry: the properties every transform must have.
 
-The properties are folded so that one entry compiles four programs, whatever the number of
-properties: a jitted step (traced once, reused by every loop below), one program holding the
-scan and both vmaps, the per-value reference of the hyperparameter sweep, and the bfloat16 run.
+The properties are folded so that one entry compiles ONE program, whatever the number of
+properties. Every reference is computed op by op (``jax.disable_jit``: nothing compiled per
+entry; eager operations are compiled once per shape and reused by every entry), and the one
+jitted program holds everything that must be compiled to be tested:
 
 - jit equals eager, over K steps;
-- traced once: the jitted step serves every loop (K steps, the ensemble members, the zero
-  gradients) without a retrace, and the state keeps its shapes and dtypes;
+- traced once: the step is a nested ``jax.jit`` under ``chex.assert_max_traces(n=1)`` called
+  for the K steps, the zero gradients and the ensemble, so a state whose shapes, dtypes or
+  weak types change after a step retraces and fails; the state keeps its shapes and dtypes;
 - scan equals the loop;
 - vmap over an ensemble of parameters equals a loop over the members;
 - vmap over a hyperparameter equals a loop over its values, and the value the entry is built
   with, given as a float32 array, gives the result of the Python number;
+- vmap over the same hyperparameter set in ``inject_hyperparams`` state (``tree_set``) equals
+  optimizers built with each value;
 - bfloat16 parameters keep bfloat16 updates, parameters and slots, finite;
 - zero gradients give finite updates;
+- jit equals eager on an irregular tree (None leaves, empty containers, 0-d and zero-size
+  arrays, lists and NamedTuples) for entries that take any tree;
 - abstract init (``jax.eval_shape``) has the structure, shapes and dtypes of init;
-- a transform that needs params says so when called without them.
+- a transform that needs params says so when called without them;
+- elementwise transforms follow the same trajectory on the flat layout as on the tree.
+
+The hypergradient of each entry (float64, against central differences) is checked op by op
+in ``test_hypergradient``, in this module so that it shares the warm eager caches.
 """
 
 from __future__ import annotations
 
 import inspect
+from typing import NamedTuple
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import gradtx
-from tests.registry import ENTRIES, NOT_TRANSFORMS, example_grads, example_params, is_state_class
+from tests.registry import (
+    ELEMENTWISE,
+    ENTRIES,
+    NOT_TRANSFORMS,
+    OPEN_GAPS,
+    example_grads,
+    example_params,
+    is_state_class,
+)
 
 K = 3
 TOL = {"rtol": 1e-5, "atol": 1e-6}
+# A state with bfloat16 or float16 slots: a compiled program may keep a rounded slot's value in
+# float32 between operations (XLA's allow_excess_precision), the op-by-op reference rounds it.
+HALF_TOL = {"rtol": 2e-2, "atol": 1e-2}
 IDS = [e.name for e in ENTRIES]
 GRADS = [example_grads(i) for i in range(K)]
 STACKED = jax.tree.map(lambda *g: jnp.stack(g), *GRADS)
 ZEROS = jax.tree.map(jnp.zeros_like, example_params())
+BF16_GRADS = [example_grads(i, jnp.bfloat16) for i in range(K + 1)]
+BF16_STACKED = jax.tree.map(lambda *g: jnp.stack(g), *BF16_GRADS)
+ELEMENTWISE_NAMES = {e.name for e in ELEMENTWISE}
 
 # Public modules whose names the registry must cover (besides the top level).
 COVERED_MODULES = ("transforms", "schedules", "contrib")
+
+
+class Pair(NamedTuple):
+    first: object
+    second: object
+
+
+def _irregular(seed):
+    """A tree with every irregular feature: None, empty dict and tuple, 0-d, zero-size, list,
+    NamedTuple."""
+    rng = np.random.default_rng(seed)
+
+    def a(*shape):
+        return jnp.asarray(rng.uniform(-2.0, 2.0, size=shape), jnp.float32)
+
+    return {
+        "w": {"kernel": a(2, 3), "bias": None, "empty": {}},
+        "b": [a(), a(0), ()],
+        "block": Pair(a(3), Pair(a(2, 3), None)),
+    }
+
+
+IRREGULAR = _irregular(0)
+IRREGULAR_GRADS = _irregular(1)
 
 
 def _spec(tree):
     return jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), tree)
 
 
-def _steps(entry, tx, params, state, grads, update=None):
+def _eager(fn, *args):
+    """``fn(*args)`` op by op: no program is compiled for it."""
+    with jax.disable_jit():
+        return fn(*args)
+
+
+def _steps(entry, tx, params, state, grads):
     """Apply ``grads`` one step at a time; returns (params, state, last updates)."""
     updates = None
     for g in grads:
-        if update is None:
-            updates, state = tx.update(g, state, params, **entry.extra_args)
-            params = gradtx.apply_updates(params, updates)
-        else:
-            params, state, updates = update(params, state, g)
+        updates, state = tx.update(g, state, params, **entry.extra_args)
+        params = gradtx.apply_updates(params, updates)
     return params, state, updates
 
 
-def _scan(entry, tx, params, state, stacked):
+def _scan(entry, tx, params, state, stacked, last=False):
+    """``jax.lax.scan`` over the stacked gradients: (params, state), and the last updates."""
+
     def body(carry, g):
         p, s = carry
         u, s = tx.update(g, s, p, **entry.extra_args)
-        return (gradtx.apply_updates(p, u), s), None
+        return (gradtx.apply_updates(p, u), s), (u if last else None)
 
-    return jax.lax.scan(body, (params, state), stacked)[0]
+    (params, state), updates = jax.lax.scan(body, (params, state), stacked)
+    return (params, state, jax.tree.map(lambda x: x[-1], updates)) if last else (params, state)
 
 
 def _sweep_values(entry):
@@ -74,11 +128,30 @@ def _sweep_values(entry):
     return jnp.asarray(values + ([own] if has_own else []), jnp.float32), has_own
 
 
-def _close(want, got, what):
-    try:
-        chex.assert_trees_all_close(want, got, **TOL)
-    except AssertionError as e:
-        raise AssertionError(f"{what}: {e}") from None
+def _injected(entry):
+    """The entry's factory under ``inject_hyperparams``, its sweep hyperparameter in state."""
+    kwargs = {**entry.kwargs, entry.sweep: entry.sweep_values[0]}
+    static = tuple(k for k, v in kwargs.items() if callable(v) and k != entry.sweep)
+    return gradtx.inject_hyperparams(entry.wraps or entry.factory, static_args=static)(**kwargs)
+
+
+def _close(want, got, what, tol=None):
+    """Equal to float32 rounding: relative 1e-5, absolute 1e-6 times the leaf's largest value
+    (a compiled program may order its sums differently from the op-by-op reference)."""
+    want_leaves, got_leaves = jax.tree.leaves(want), jax.tree.leaves(got)
+    assert jax.tree.structure(want) == jax.tree.structure(got), f"{what}: structures differ"
+    for path, w, g in zip(_keys(want), want_leaves, got_leaves):
+        w, g = np.asarray(w, np.float64), np.asarray(g, np.float64)
+        scale = max(1.0, float(np.max(np.abs(w)))) if w.size and np.all(np.isfinite(w)) else 1.0
+        try:
+            tol = tol or TOL
+            np.testing.assert_allclose(g, w, rtol=tol["rtol"], atol=tol["atol"] * scale)
+        except AssertionError as e:
+            raise AssertionError(f"{what}, leaf {path}: {e}") from None
+
+
+def _keys(tree):
+    return [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
 
 
 def _member(tree, i):
@@ -98,72 +171,116 @@ def test_contract(entry):
 
     if entry.needs_params:
         with pytest.raises(ValueError, match="params=None"):
-            tx.update(GRADS[0], state0, None, **entry.extra_args)
+            _eager(lambda: tx.update(GRADS[0], state0, None, **entry.extra_args))
 
-    chex.clear_trace_counter()
-
-    @jax.jit
-    @chex.assert_max_traces(n=1)
-    def step(p, s, g):
-        u, s = tx.update(g, s, p, **entry.extra_args)
-        return gradtx.apply_updates(p, u), s, u
-
-    def checked_step(p, s, g):
-        p, s, u = step(p, s, g)
-        assert _spec(s) == spec0, "the state changed shape or dtype after a step"
-        return p, s, u
-
-    eager = _steps(entry, tx, params, state0, GRADS)
-    jitted = _steps(entry, tx, params, state0, GRADS, checked_step)
-    _close(eager[:2], jitted[:2], "jit differs from eager")
-
-    _, _, u0 = _steps(entry, tx, params, state0, [ZEROS, ZEROS], checked_step)
-    for leaf in jax.tree.leaves(u0):
-        assert bool(jnp.all(jnp.isfinite(leaf))), "zero gradients gave a non-finite update"
-
+    # ---- the references, op by op
+    eager = _eager(_steps, entry, tx, params, state0, GRADS)
     members = [
         entry.wrap(jax.tree.map(lambda x, i=i: x * (1.0 + i), example_params())) for i in range(3)
     ]
-    batched = jax.tree.map(lambda *x: jnp.stack(x), *members)
+    member_refs = [_eager(lambda m=m: _steps(entry, tx, m, tx.init(m), GRADS)[:2]) for m in members]
     values, has_own = _sweep_values(entry) if entry.sweep else (jnp.zeros((0,)), False)
+    n = len(entry.sweep_values)
 
     def run_value(v):
         t = entry.build(**{entry.sweep: v})
         return _steps(entry, t, params, t.init(params), GRADS)[:2]
 
+    value_refs = [_eager(run_value, values[i]) for i in range(n)] if entry.sweep else []
+    inject = entry.sweep is not None and entry.name not in OPEN_GAPS
+    injected = _injected(entry) if inject else None
+
+    irregular = entry.any_tree and entry.params_fn is None
+    if irregular:
+        odd_state = tx.init(IRREGULAR)
+        odd_ref = _eager(
+            lambda: tx.update(IRREGULAR_GRADS, odd_state, IRREGULAR, **entry.extra_args)
+        )
+
+    bf16_params = entry.params(jnp.bfloat16) if entry.bf16_ok else None
+    bf16_tx = tx
+    if entry.bf16_ok and entry.sweep:  # a float32 hyperparameter array must not promote bf16
+        bf16_tx = entry.build(**{entry.sweep: jnp.asarray(entry.sweep_values[-1], jnp.float32)})
+    bf16_state = bf16_tx.init(bf16_params) if entry.bf16_ok else None
+
+    # ---- traced once: the step's output state has the input's shapes, dtypes and weak types,
+    # so a jitted step called on its own output never retraces (the jit cache key)
+    after = jax.eval_shape(lambda s: tx.update(GRADS[0], s, params, **entry.extra_args)[1], state0)
+    assert jax.tree.structure(after) == jax.tree.structure(state0), "a step changed the state"
+    for path, a, b in _paths(state0, after):
+        assert (a.shape, a.dtype, a.weak_type) == (b.shape, b.dtype, b.weak_type), (
+            f"state leaf {path} is {b.dtype}{list(b.shape)} (weak_type={b.weak_type}) after a "
+            f"step but {a.dtype}{list(a.shape)} (weak_type={a.weak_type}) at init: a jitted "
+            "step would retrace every step"
+        )
+    zeros = _eager(_steps, entry, tx, params, state0, [ZEROS, ZEROS])
+    for leaf in jax.tree.leaves(zeros[2]):
+        assert bool(jnp.all(jnp.isfinite(leaf))), "zero gradients gave a non-finite update"
+
+    # ---- the one compiled program: every loop is a scan, so each holds one copy of the step
+    def run_value_scan(v):
+        t = entry.build(**{entry.sweep: v})
+        return _scan(entry, t, params, t.init(params), STACKED)
+
+    def run_injected(v):
+        state = gradtx.tree_set(injected.init(params), {f"hyperparams/{entry.sweep}": v})
+        return _scan(entry, injected, params, state, STACKED)[0]
+
     @jax.jit
     def together(params, state, batched, values):
-        scanned = _scan(entry, tx, params, state, STACKED)
-        ensemble = jax.vmap(lambda p: _scan(entry, tx, p, tx.init(p), STACKED))(batched)
-        swept = jax.vmap(run_value)(values) if entry.sweep else None
-        return scanned, ensemble, swept
+        out = {"scanned": _scan(entry, tx, params, state, STACKED)}
+        out["ensemble"] = jax.vmap(lambda p: _scan(entry, tx, p, tx.init(p), STACKED))(batched)
+        if entry.sweep:
+            out["swept"] = jax.vmap(run_value_scan)(values)
+        if inject:
+            out["injected"] = jax.vmap(run_injected)(values[:n])
+        if irregular:
+            out["irregular"] = tx.update(IRREGULAR_GRADS, odd_state, IRREGULAR, **entry.extra_args)
+        if entry.bf16_ok:
+            out["bf16"] = _scan(entry, bf16_tx, bf16_params, bf16_state, BF16_STACKED, last=True)
+        return out
 
-    scanned, ensemble, swept = together(params, state0, batched, values)
-    _close(jitted[:2], scanned, "scan differs from the loop")
-    for i, m in enumerate(members):
-        want = _steps(entry, tx, m, tx.init(m), GRADS, checked_step)[:2]
-        _close(want, _member(ensemble, i), f"vmap over the ensemble, member {i}")
+    batched = jax.tree.map(lambda *x: jnp.stack(x), *members)
+    out = together(params, state0, batched, values)
 
-    if entry.sweep:
-        reference = jax.jit(run_value)
-        n = len(entry.sweep_values)
-        for i in range(n):
-            _close(reference(values[i]), _member(swept, i), f"vmap over {entry.sweep}, value {i}")
-        if has_own:
-            _close(jitted[:2], _member(swept, n), f"{entry.sweep} as an array vs a Python number")
-
+    assert _spec(out["scanned"][1]) == spec0, "the state changed shape or dtype after a step"
+    _close(eager[:2], out["scanned"], "jit (a scan) differs from the eager loop")
+    for i, want in enumerate(member_refs):
+        _close(want, _member(out["ensemble"], i), f"vmap over the ensemble, member {i}")
+    for i, want in enumerate(value_refs):
+        _close(want, _member(out["swept"], i), f"vmap over {entry.sweep}, value {i}")
+        if inject:
+            _close(want[0], _member(out["injected"], i), f"vmap over injected {entry.sweep}, {i}")
+    if has_own:
+        _close(eager[:2], _member(out["swept"], n), f"{entry.sweep} as an array vs a Python number")
+    if irregular:
+        _check_irregular(odd_ref, out["irregular"])
     if entry.bf16_ok:
-        _check_bfloat16(entry)
+        _check_bfloat16(entry, *out["bf16"])
+    if entry.name in ELEMENTWISE_NAMES:
+        _check_flat(entry, tx, eager[0])
 
 
-def _check_bfloat16(entry):
-    params = entry.params(jnp.bfloat16)
-    tx = entry.build()
-    state = tx.init(params)
-    if entry.sweep:  # a float32 hyperparameter array must not promote bf16 state
-        tx = entry.build(**{entry.sweep: jnp.asarray(entry.sweep_values[-1], jnp.float32)})
-    grads = [example_grads(i, jnp.bfloat16) for i in range(K + 1)]
-    params, state, updates = jax.jit(lambda p, s: _steps(entry, tx, p, s, grads))(params, state)
+def _paths(want, got):
+    flat_want = jax.tree_util.tree_flatten_with_path(want)[0]
+    for (path, a), b in zip(flat_want, jax.tree.leaves(got)):
+        yield jax.tree_util.keystr(path), jax.typeof(a), b
+
+
+def _check_irregular(eager, jitted):
+    """The irregular tree: jit equals eager, and the updates keep the gradients' structure."""
+    is_none = lambda x: x is None  # noqa: E731
+    assert jax.tree.structure(eager[0], is_leaf=is_none) == jax.tree.structure(
+        IRREGULAR_GRADS, is_leaf=is_none
+    ), "the updates lost the structure of an irregular tree"
+    half = any(
+        jnp.issubdtype(x.dtype, jnp.floating) and jnp.dtype(x.dtype).itemsize < 4
+        for x in jax.tree.leaves(eager[1])
+    )
+    _close(eager, jitted, "irregular tree: jit differs from eager", HALF_TOL if half else None)
+
+
+def _check_bfloat16(entry, params, state, updates):
     for leaf in jax.tree.leaves(updates) + jax.tree.leaves(params):
         assert leaf.dtype == jnp.bfloat16, f"bf16 params gave a {leaf.dtype} update or param"
     for leaf in jax.tree.leaves(state):
@@ -171,6 +288,66 @@ def _check_bfloat16(entry):
         if jnp.issubdtype(leaf.dtype, jnp.floating) and leaf.ndim > 0 and not entry.float32_slots:
             assert leaf.dtype == jnp.bfloat16, "a slot mirroring a bf16 parameter left bf16"
         assert bool(jnp.all(jnp.isfinite(leaf.astype(jnp.float32)))) or leaf.dtype == jnp.int32
+
+
+def _check_flat(entry, tx, tree_params):
+    """On the flat layout (one buffer per dtype) the trajectory is the tree's."""
+    layout = gradtx.flat_layout(example_params())
+    flat = layout.buffers
+
+    def run():
+        p, s = flat, tx.init(flat)
+        for g in GRADS:
+            u, s = tx.update(layout.pack(g), s, p, **entry.extra_args)
+            p = gradtx.apply_updates(p, u)
+        return p
+
+    got = layout.unflatten(_eager(run))
+    _close(tree_params, got, "the flat layout's trajectory differs from the tree's")
+
+
+HYPER = ("learning_rate", "b1", "b2", "decay", "momentum", "weight_decay")
+DIFFERENTIABLE = [
+    e
+    for e in ENTRIES
+    if isinstance(e.kwargs.get("learning_rate"), int | float)
+    and e.differentiable
+    and e.name not in OPEN_GAPS
+]
+
+
+def _hyperparameters(entry):
+    sig = inspect.signature(entry.wraps or entry.factory).parameters
+    values = {n: entry.kwargs.get(n, sig[n].default if n in sig else None) for n in HYPER}
+    return {n: float(v) for n, v in values.items() if isinstance(v, int | float)}
+
+
+@pytest.mark.parametrize("entry", DIFFERENTIABLE, ids=[e.name for e in DIFFERENTIABLE])
+def test_hypergradient(entry):
+    """d(loss after 5 steps)/d(hyperparameter) equals a central difference, in float64."""
+    rng = np.random.default_rng(0)
+    a, y = rng.standard_normal((8, 4)), rng.standard_normal(8)
+    with jax.enable_x64(True):
+        data = jnp.asarray(a), jnp.asarray(y)
+        w0 = {"w": jnp.asarray(rng.standard_normal(4)), "b": jnp.asarray(0.3)}
+        loss = lambda p: 0.5 * jnp.mean((data[0] @ p["w"] + p["b"] - data[1]) ** 2)  # noqa: E731
+
+        def loss_after(hyper):
+            tx = entry.build(**hyper)
+            params, state = w0, tx.init(w0)
+            for _ in range(5):
+                updates, state = tx.update(jax.grad(loss)(params), state, params)
+                params = gradtx.apply_updates(params, updates)
+            return loss(params)
+
+        hyper = {n: jnp.float64(v) for n, v in _hyperparameters(entry).items()}
+        grads = _eager(jax.grad(loss_after), hyper)
+        for name, value in hyper.items():
+            h = 1e-6 * max(abs(float(value)), 1e-2)
+            up, down = {**hyper, name: value + h}, {**hyper, name: value - h}
+            fd = (_eager(loss_after, up) - _eager(loss_after, down)) / (2 * h)
+            assert np.isfinite(grads[name]), (name, grads[name])
+            np.testing.assert_allclose(grads[name], fd, rtol=1e-4, atol=1e-9, err_msg=name)
 
 
 def _public_names():

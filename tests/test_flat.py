@@ -15,50 +15,7 @@ import numpy as np
 import pytest
 
 import gradtx
-from tests.registry import ENTRIES, example_grads, example_params
-
-# Transforms that look at one leaf at a time (a norm or mean per leaf or unit, a mask or label per
-# leaf path): on a flat buffer they see one big leaf, so they differ from the tree by design.
-PER_LEAF = {
-    "clip_by_block_rms",
-    "adaptive_grad_clip",
-    "centralize",
-    "masked",
-    "partition",
-    "freeze",
-    "selective_transform",
-    "param_groups",
-    # zoo_misc: one noise key per leaf (optax's draw), DoG's distance and gradient norm per leaf
-    "add_noise",
-    "noisy_sgd",
-    "scale_by_distance_over_gradients",
-    # one norm, mean or accumulator per leaf (trust ratios, layer-wise and factored moments)
-    "scale_by_trust_ratio",
-    "scale_by_param_block_norm",
-    "scale_by_param_block_rms",
-    "lamb",
-    "lars",
-    "fromage",
-    "scale_by_novograd",
-    "novograd",
-    "scale_by_sm3",
-    "sm3",
-    "scale_by_factored_rms",
-    "adafactor",
-    # matrix preconditioners: they depend on each leaf's matrix shape
-    "muon",
-    "scale_by_muon",
-    "shampoo",
-    "scale_by_shampoo",
-    "soap",
-    "scale_by_soap",
-    "galore",
-    "scale_by_galore",
-}
-# Entries whose params are not a plain tree (lookahead's LookaheadParams): not flattenable as is.
-ELEMENTWISE = [
-    e for e in ENTRIES if e.factory.__name__ not in PER_LEAF and e.params_fn is None and e.any_tree
-]
+from tests.registry import ELEMENTWISE, PER_LEAF  # noqa: F401  (re-exported for other tests)
 
 
 def _mixed_params():
@@ -102,22 +59,6 @@ def test_loss_and_gradients_match_the_tree(stack):
     np.testing.assert_allclose(loss_flat, loss_tree, rtol=1e-6)
     assert set(g_flat) == set(layout.buffers)
     chex.assert_trees_all_close(layout.unflatten(g_flat), g_tree, rtol=1e-6, atol=1e-6)
-
-
-@pytest.mark.parametrize("entry", ELEMENTWISE, ids=[e.name for e in ELEMENTWISE])
-def test_every_transform_follows_the_tree_trajectory(entry):
-    tx = entry.build()
-    params = example_params()
-    layout = gradtx.flat_layout(params)
-    flat = layout.buffers
-    state, flat_state = tx.init(params), tx.init(flat)
-    for i in range(3):
-        grads = example_grads(i)
-        u, state = tx.update(grads, state, params, **entry.extra_args)
-        params = gradtx.apply_updates(params, u)
-        fu, flat_state = tx.update(layout.pack(grads), flat_state, flat, **entry.extra_args)
-        flat = gradtx.apply_updates(flat, fu)
-    chex.assert_trees_all_close(layout.unflatten(flat), params, rtol=1e-5, atol=1e-6)
 
 
 def test_jit_with_donation_and_stacked_layout():

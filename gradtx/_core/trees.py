@@ -293,3 +293,14 @@ def tree_squares_like(tree, fill_value=0.0):
         return jnp.full_like(x, as_dtype(fill_value, dt), dtype=dt)
 
     return tree_map_none(full, tree)
+
+
+def tree_unzip(like, tree, n: int):
+    """The ``n`` trees held by a tree of ``n``-tuples.
+
+    ``tree`` has ``like``'s structure with each array leaf replaced by an ``n``-tuple (what
+    ``tree_map_none`` returns for a function returning a tuple); None leaves stay None. The
+    tuples are found by ``like``'s structure, never by type, so tuples and NamedTuples in the
+    user's tree are containers, not results.
+    """
+    return tuple(jax.tree.map(lambda _, t, i=i: t[i], like, tree) for i in range(n))

@@ -70,6 +70,7 @@ def scale_by_cocob(alpha=100.0, eps=1e-8) -> GradientTransformation:
 
         u, theta, lo, big_g, reward = _leafwise(
             leaf,
+            5,
             updates,
             params,
             state.init_particles,

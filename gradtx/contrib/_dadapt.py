@@ -117,7 +117,7 @@ def dadapt_adamw(
             s_new = q * s_ + (1 - q) * c * g
             return m_new.astype(m.dtype), v_new.astype(v.dtype), s_new.astype(s.dtype)
 
-        m, v, s = _leafwise(moments, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum)
+        m, v, s = _leafwise(moments, 3, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum)
         l1 = tree_l1_norm(s, dt)
         d_hat = r / ((1 - sb2) * jnp.where(l1 > 0, l1, 1))
         d_new = jnp.where(l1 > 0, jnp.maximum(d, d_hat), d)

@@ -13,7 +13,7 @@ import numpy as np
 from gradtx._aliases._common import maximizing
 from gradtx._core import checks as _checks
 from gradtx._core.base import GradientTransformation, call_update, chain
-from gradtx._core.trees import acc_dtype, safe_increment
+from gradtx._core.trees import acc_dtype, safe_increment, tree_map_none
 from gradtx.transforms._adaptive import scale_by_adam
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._scaling import scale_by_learning_rate
@@ -125,7 +125,7 @@ def scale_by_galore(
 
     def init(params):
         specs = _specs(weight_dimension_numbers, params)
-        pairs = jax.tree.map(shapes, params, specs, is_leaf=_is_spec)
+        pairs = tree_map_none(shapes, params, specs)
         projectors, proxies = split(pairs, params)
         return GaLoreState(jnp.zeros((), jnp.int32), base.init(proxies), projectors)
 
@@ -149,7 +149,7 @@ def scale_by_galore(
             proj = jax.lax.cond(refresh, fresh, lambda: proj)
             return (proj.T @ g2 if m >= n else g2 @ proj), proj
 
-        pairs = jax.tree.map(project, updates, state.projector, specs, is_leaf=_is_spec)
+        pairs = tree_map_none(project, updates, state.projector, specs)
         low, projectors = split(pairs, updates)
         low_updates, base_state = call_update(
             base, low, state.base_optimizer_state, None, extra_args
@@ -163,7 +163,7 @@ def scale_by_galore(
             dt = acc_dtype(g.dtype)
             return (jnp.asarray(scale, dt) * undo(full).astype(dt)).astype(g.dtype)
 
-        out = jax.tree.map(back, low_updates, projectors, updates, specs, is_leaf=_is_spec)
+        out = tree_map_none(back, low_updates, projectors, updates, specs)
         return out, GaLoreState(safe_increment(state.count), base_state, projectors)
 
     return GradientTransformation(init, update)

@@ -16,6 +16,7 @@ from gradtx._core.trees import (
     safe_increment,
     tree_map_none,
     tree_squares_like,
+    tree_unzip,
     tree_zeros_like,
     value_at,
 )
@@ -83,9 +84,8 @@ def scale_by_madgrad(
             return step.astype(x.dtype), sum_sq_new.astype(sum_sq.dtype), s_new.astype(s.dtype)
 
         out = tree_map_none(leaf, updates, state.grad_sum_sq, state.s, state.x0, params)
-        is_triple = lambda x: isinstance(x, tuple)  # noqa: E731
-        pick = lambda i: jax.tree.map(lambda t: t[i], out, is_leaf=is_triple)  # noqa: E731
-        return pick(0), MadgradState(safe_increment(state.count), pick(1), pick(2), state.x0)
+        step, sum_sq, s = tree_unzip(updates, out, 3)
+        return step, MadgradState(safe_increment(state.count), sum_sq, s, state.x0)
 
     return GradientTransformation(init, update)
 

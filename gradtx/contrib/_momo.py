@@ -112,7 +112,7 @@ def momo(
             a = acc_dtype(d.dtype)
             return ((b.astype(a) * d.astype(a) + (1 - b.astype(a)) * g.astype(a)).astype(d.dtype),)
 
-        (d,) = _leafwise(avg, updates, state.exp_avg)
+        (d,) = _leafwise(avg, 1, updates, state.exp_avg)
         norm_sq = tree_sum_squares(d).astype(dt)
         iprod = tree_vdot(d, params, dt)
         alpha, wd = as_dtype(value_at(learning_rate, state.count), dt), as_dtype(weight_decay, dt)
@@ -218,7 +218,7 @@ def momo_adam(
             d_new = d_new.astype(d.dtype)
             return d_new, v_new.astype(v.dtype), d_new.astype(a) / precond, precond
 
-        d, v, weighted, precond = _leafwise(moments, updates, state.exp_avg, state.exp_avg_sq)
+        d, v, weighted, precond = _leafwise(moments, 4, updates, state.exp_avg, state.exp_avg_sq)
         norm_sq = tree_vdot(d, weighted, dt)
         iprod = tree_vdot(d, params, dt)
         alpha, wd = as_dtype(value_at(learning_rate, state.count), dt), as_dtype(weight_decay, dt)

@@ -48,17 +48,22 @@ def reduce_on_plateau(
     cooldown=0,
     accumulation_size=1,
     min_scale=0.0,
+    min_decrease=0.0,
+    *,
+    mode: str = "min",
 ) -> GradientTransformation:
     """Scale the updates down by ``factor`` when the loss stops improving (optax's rule).
 
     Each update adds ``loss`` (a keyword argument of update) to a running mean; every
     ``accumulation_size`` updates the mean is evaluated and reset:
-    improved = avg_value < (1 - rtol) * best_value - atol
+    improved = avg_value < (1 - rtol) * best_value - atol     (mode "min"; best starts at inf)
+    improved = avg_value > (1 + rtol) * best_value + atol     (mode "max"; best starts at -inf)
     best_value = avg_value if improved else best_value
     plateau_count = 0 if improved else plateau_count + 1
     in cooldown (cooldown_count > 0): plateau_count = 0, cooldown_count -= 1
     otherwise, if plateau_count == patience:
-        scale = max(scale * factor, min_scale), plateau_count = 0, cooldown_count = cooldown
+        scale = max(scale * factor, min_scale) if that lowers it by more than min_decrease,
+        plateau_count = 0, cooldown_count = cooldown
     updates = scale * updates     (with the scale after this step's evaluation)
 
     Put it after ``scale_by_learning_rate`` (or after an optimizer) to scale the learning
@@ -73,6 +78,10 @@ def reduce_on_plateau(
         cooldown: evaluations after a drop during which plateaus are not counted.
         accumulation_size: losses averaged per evaluation (>= 1; > 1 for minibatch losses).
         min_scale: the scale never drops below this.
+        min_decrease: a drop that would lower the scale by ``min_decrease`` or less is
+            skipped (torch's ``eps``, divided by the learning rate; 0 keeps optax's rule).
+        mode: ``"min"`` (the loss should fall, optax) or ``"max"`` (a metric that should
+            rise, as torch's ``mode="max"``; static).
     """
     where = "gradtx.reduce_on_plateau"
     check = _checks.check_number
@@ -85,12 +94,16 @@ def reduce_on_plateau(
     check(where, "cooldown", cooldown, low=0.0)
     check(where, "accumulation_size", accumulation_size, low=1.0)
     check(where, "min_scale", min_scale, low=0.0)
+    check(where, "min_decrease", min_decrease, low=0.0)
+    if mode not in ("min", "max"):
+        raise ValueError(f"{where}: mode={mode!r}; expected 'min' or 'max'.")
+    worst = jnp.inf if mode == "min" else -jnp.inf
 
     def init(params):
         dt = _state_dtype(params)
         zero = jnp.zeros((), jnp.int32)
         return ReduceLROnPlateauState(
-            jnp.ones((), dt), jnp.full((), jnp.inf, dt), zero, zero, zero, jnp.zeros((), dt)
+            jnp.ones((), dt), jnp.full((), worst, dt), zero, zero, zero, jnp.zeros((), dt)
         )
 
     def update(updates, state, params=None, **extra_args):
@@ -100,14 +113,18 @@ def reduce_on_plateau(
         count = safe_increment(state.count)
         avg = (state.count.astype(dt) * state.avg_value + as_dtype(loss, dt)) / count.astype(dt)
         evaluate = count == as_dtype(accumulation_size, i32)
-        improved = avg < as_dtype(1 - rtol, dt) * state.best_value - as_dtype(atol, dt)
+        if mode == "min":
+            improved = avg < as_dtype(1 - rtol, dt) * state.best_value - as_dtype(atol, dt)
+        else:
+            improved = avg > as_dtype(1 + rtol, dt) * state.best_value + as_dtype(atol, dt)
         best = jnp.where(improved, avg, state.best_value)
         plateau = jnp.where(improved, 0, safe_increment(state.plateau_count))
         cooling = state.cooldown_count > 0
         drop = ~cooling & (plateau == as_dtype(patience, i32))
         lowered = jnp.maximum(jnp.where(drop, state.scale * as_dtype(factor, dt), state.scale),
                               as_dtype(min_scale, dt))  # fmt: skip
-        scale = jnp.where(cooling, state.scale, lowered)
+        small = (lowered < state.scale) & (state.scale - lowered <= as_dtype(min_decrease, dt))
+        scale = jnp.where(cooling | small, state.scale, lowered)
         plateau = jnp.where(cooling | drop, 0, plateau)
         cooldown_count = jnp.where(
             cooling, state.cooldown_count - 1, jnp.where(drop, as_dtype(cooldown, i32), 0)

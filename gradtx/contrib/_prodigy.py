@@ -21,6 +21,7 @@ from gradtx._core.trees import (
     tree_map_none,
     tree_scalar_dtype,
     tree_squares_like,
+    tree_unzip,
     tree_vdot,
     tree_zeros_like,
     value_at,
@@ -34,16 +35,9 @@ def _adam_bias_correction(b1, b2, count, dt, on: bool):
     return jnp.sqrt(bias_correction_factor(b2, count, dt)) / bias_correction_factor(b1, count, dt)
 
 
-def _leafwise(fn, *trees):
-    """Map ``fn`` (returning a tuple) over leaves and return a tuple of trees."""
-    out = tree_map_none(lambda *x: fn(*x), *trees)
-    is_tuple = lambda x: isinstance(x, tuple) or x is None  # noqa: E731
-    first = jax.tree.leaves(out, is_leaf=is_tuple)
-    n = len(first[0]) if first else 0
-    return tuple(
-        jax.tree.map(lambda t, i=i: None if t is None else t[i], out, is_leaf=is_tuple)
-        for i in range(n)
-    )
+def _leafwise(fn, n, *trees):
+    """Map ``fn`` (returning an ``n``-tuple) over leaves and return a tuple of ``n`` trees."""
+    return tree_unzip(trees[0], tree_map_none(fn, *trees), n)
 
 
 def _minus(a, b):
@@ -156,7 +150,7 @@ def prodigy(
             s_new = as_dtype(b3, a) * s_ + s_rate.astype(a) * g
             return m_new.astype(m.dtype), v_new.astype(v.dtype), s_new.astype(s.dtype)
 
-        m, v, s = _leafwise(moments, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum)
+        m, v, s = _leafwise(moments, 3, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum)
         l1 = tree_l1_norm(s, dt)
         d_hat = as_dtype(estim_lr_coef, dt) * r / jnp.where(l1 > 0, l1, 1)
         d_new = jnp.where(l1 > 0, jnp.maximum(d, d_hat), d)

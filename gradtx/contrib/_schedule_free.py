@@ -22,6 +22,7 @@ from gradtx._core.trees import (
     safe_increment,
     tree_map_none,
     tree_scalar_dtype,
+    tree_unzip,
     value_at,
 )
 from gradtx.transforms._adaptive import scale_by_rms
@@ -143,9 +144,7 @@ def schedule_free(
             return step.astype(jnp.result_type(y)), (z_ + u_).astype(z.dtype)
 
         pairs = tree_map_none(leaf, params, state.z, base)
-        is_pair = lambda x: isinstance(x, tuple) or x is None  # noqa: E731
-        new_updates = jax.tree.map(lambda p: None if p is None else p[0], pairs, is_leaf=is_pair)
-        z = jax.tree.map(lambda p: None if p is None else p[1], pairs, is_leaf=is_pair)
+        new_updates, z = tree_unzip(params, pairs, 2)
         return new_updates, ScheduleFreeState(
             b1=state.b1,
             weight_sum=weight_sum,

@@ -148,7 +148,9 @@ def polynomial_schedule(
         )
         on = n > 0
         safe = jnp.where(on, n, 1)
-        frac = 1 - jnp.clip(c - jnp.maximum(b, 0), 0, safe) / safe
+        # (safe - t) / safe, not 1 - t / safe: XLA turns a division by a constant into a
+        # multiplication by its reciprocal under jit, and 1 - t * (1 / safe) misses 0 at the end
+        frac = (safe - jnp.clip(c - jnp.maximum(b, 0), 0, safe)) / safe
         return jnp.where(on, (i - e) * _pow01(frac, p) + e, i)
 
     return schedule

@@ -73,6 +73,7 @@ def scale_by_lbfgs(
     scale_init_precond: bool = True,
     *,
     skip_nonpositive_curvature: bool = True,
+    first_step_norm: str = "l2",
 ) -> GradientTransformation:
     """L-BFGS's scaling: the updates times an inverse-Hessian estimate from the last pairs.
 
@@ -81,7 +82,8 @@ def scale_by_lbfgs(
     rho_i = 1 / <s_i, y_i>   (0 if <s_i, y_i> <= 0 when skip_nonpositive_curvature, else 0
     only if it is exactly 0)
     gamma = <s, y> / <y, y> for the newest pair (scale_init_precond), else 1;
-    at the first step gamma = min(1, 1 / ||updates||) (a first step of length at most 1)
+    at the first step gamma = min(1, 1 / ||updates||) (a first step of length at most 1;
+    ||.|| the global 2-norm, or with first_step_norm="l1" the sum of |updates|, torch's)
     updates = H updates, by the two-loop recursion with H_0 = gamma * I
 
     The result is the quasi-Newton direction before its sign: chain a negative scale (or a
@@ -94,6 +96,8 @@ def scale_by_lbfgs(
         skip_nonpositive_curvature: give pairs with <s, y> <= 0 no weight, which keeps H
             positive definite when the line search could not ensure the curvature
             condition (optax uses 1 / <s, y> whatever its sign: set False for optax's rule).
+        first_step_norm: "l2" (the default) or "l1" (torch.optim.LBFGS's first step
+            lr * min(1, 1 / sum|g|)), the norm in the first step's gamma (static).
 
     References:
         Liu and Nocedal, On the limited memory BFGS method for large scale optimization
@@ -105,6 +109,10 @@ def scale_by_lbfgs(
         raise ValueError(
             f"{where}: memory_size={memory_size!r}; expected a Python int >= 1 (it fixes the "
             "shapes of the state)."
+        )
+    if first_step_norm not in ("l2", "l1"):
+        raise ValueError(
+            f"{where}: first_step_norm={first_step_norm!r}; expected 'l2' or 'l1' (torch's)."
         )
 
     def init(params):
@@ -149,7 +157,11 @@ def scale_by_lbfgs(
             yy = _tree_vdot(y, y, dt)
             ok = (yy > 0) & (usable[newest] if skip_nonpositive_curvature else True)
             gamma = jnp.where(ok, sy[newest] / jnp.where(yy > 0, yy, 1), 1)
-            norm = global_norm(jax.lax.stop_gradient(updates)).astype(dt)
+            g = jax.lax.stop_gradient(updates)
+            if first_step_norm == "l1":
+                norm = sum(jnp.sum(jnp.abs(x).astype(dt)) for x in jax.tree.leaves(g))
+            else:
+                norm = global_norm(g).astype(dt)
             first = jnp.minimum(1, 1 / norm)
             gamma = jnp.where(started, gamma, first).astype(dt)
         else:

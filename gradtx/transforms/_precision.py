@@ -320,10 +320,10 @@ def stochastic_rounding(key=0) -> GradientTransformation:
         p_leaves = treedef.flatten_up_to(params)
         out = []
         for i, (u, p) in enumerate(zip(leaves, p_leaves)):
-            dt = acc_dtype(p.dtype)
-            if u is None or dt == jnp.dtype(p.dtype):
+            if u is None or acc_dtype(p.dtype) == jnp.dtype(p.dtype):
                 out.append(u)
                 continue
+            dt = acc_dtype(p.dtype)
             exact = p.astype(dt) + u.astype(dt)
             new_p = stochastic_round(exact, p.dtype, jax.random.fold_in(step_key, i))
             out.append((new_p.astype(dt) - p.astype(dt)).astype(p.dtype))
