@@ -177,6 +177,7 @@ from gradtx.transforms import (
     ScaleByTrustRatioState,
     ScaleByYogiState,
     ScaleByZoomLinesearchState,
+    ShouldSkipUpdateFunction,
     SnapshotState,
     TraceState,
     ZeroNansState,
@@ -208,6 +209,7 @@ from gradtx.transforms import (
     param_groups,
     partition,
     per_example_global_norm_clip,
+    per_example_layer_norm_clip,
     periodic_update,
     scale,
     scale_by_adam,
@@ -315,6 +317,7 @@ from gradtx._core.numerics import (
     TransformUpdateFn,
     Updates,
     init_empty_state,
+    multi_normal,
     safe_int32_increment,
     safe_norm,
     safe_root_mean_squares,
@@ -324,6 +327,9 @@ from gradtx._core.numerics import (
 )
 from gradtx.second_order import (
     power_iteration,
+)
+from gradtx.second_order._linalg import (
+    nnls,
 )
 from gradtx.transforms._linesearch import (
     value_and_grad_from_state,
@@ -354,6 +360,7 @@ __all__ = [
     "MonitorState",
     "MultiSteps",
     "MultiStepsState",
+    "ShouldSkipUpdateFunction",
     "NonNegativeParamsState",
     "OptState",
     "ParamGroup",
@@ -471,10 +478,12 @@ __all__ = [
     "microbatch",
     "mixup",
     "monitor",
+    "multi_normal",
     "multi_transform",
     "nadam",
     "nadamw",
     "named_chain",
+    "nnls",
     "noisy_sgd",
     "normalize_by_update_norm",
     "novograd",
@@ -486,6 +495,7 @@ __all__ = [
     "param_groups",
     "partition",
     "per_example_global_norm_clip",
+    "per_example_layer_norm_clip",
     "periodic_update",
     "piecewise_constant_schedule",
     "piecewise_interpolate_schedule",

@@ -22,13 +22,17 @@ def report():
 
 @pytest.mark.parametrize("policy", ["gspmd", "gspmd_batched", "owner", "owner_model"])
 def test_sharded_muon_matches_one_device(report, policy):
-    """6 steps, float32. GSPMD partitions the matmuls of the iteration, which reorders their
-    sums; five quintic iterations (coefficients up to 4.8) amplify that rounding to ~1.3e-6
-    (Frobenius-relative, worst update) and ~2.7e-6 elementwise: float32 noise of
-    Newton-Schulz, not an error of the sharding. The owner policy computes each matrix on one
-    device and matches exactly."""
+    """6 steps, float32. Under GSPMD with a mesh the Newton-Schulz layout is pinned (rows split
+    over the mesh, the contraction axis whole, the norm from a gathered copy), so every sum
+    runs in one device's order: 5e-8 Frobenius-relative. Left unpinned, the partitioner
+    splits the contraction axis of the matmuls and the norm's sum, and the iteration
+    amplifies the reordered float32 sums to 1.3e-6 (the one-device float32 result is itself
+    1.4e-6 from float64). The owner policy computes each matrix on one device."""
     run = report[policy]
-    assert run["norm_err"] < 3e-6 and run["rel_err"] < 1e-5, run
+    if policy.startswith("gspmd"):
+        assert run["norm_err"] < 1e-6 and run["rel_err"] < 1e-6, run
+    else:
+        assert run["norm_err"] < 3e-6 and run["rel_err"] < 1e-5, run
     assert run["kept_sharding"]
 
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -108,3 +109,69 @@ def with_extra_args_support(tx) -> GradientTransformation:
         return call_update(tx, updates, state, params, extra_args)
 
     return GradientTransformation(tx.init, update)
+
+
+class MultiNormalDiagFromLogScale:
+    """A normal distribution with diagonal covariance, from its mean and log standard deviation.
+
+    x = loc + exp(log_scale) * normal(key, shape + param_shape)             (sample)
+    log_prob(x) = sum over the parameter axes of
+        -0.5 * ((x - loc) / exp(log_scale)) ** 2 - log_scale - 0.5 * log(2 pi)
+    ``params`` is [loc, log_scale], the arguments a score-function gradient estimator
+    differentiates with respect to.
+    """
+
+    def __init__(self, loc, log_scale):
+        self._mean = jnp.asarray(loc)
+        self._log_scale = jnp.asarray(log_scale)
+        self._scale = jnp.exp(self._log_scale)
+        self._param_shape = jax.lax.broadcast_shapes(self._mean.shape, self._scale.shape)
+
+    def sample(self, shape, key) -> jax.Array:
+        """Draws of shape ``tuple(shape) + param_shape`` from the key ``key``."""
+        dt = jnp.result_type(self._mean, self._scale)
+        dt = dt if jnp.issubdtype(dt, jnp.floating) else jnp.float32
+        z = jax.random.normal(key, tuple(shape) + self._param_shape, dt)
+        scale, mean = (self._lifted(v, z.ndim).astype(dt) for v in (self._scale, self._mean))
+        return z * scale + mean
+
+    def _lifted(self, v, ndim):
+        """``v`` broadcast to the parameter shape, with leading axes of size 1 up to ``ndim``."""
+        full = jnp.broadcast_to(v, self._param_shape)
+        return full.reshape((1,) * (ndim - full.ndim) + full.shape)
+
+    def log_prob(self, x) -> jax.Array:
+        """The log density at ``x``, summed over the parameter axes (one value per draw)."""
+        x = jnp.asarray(x)
+        dt = jnp.result_type(x, self._mean, self._scale)
+        mean, scale, log_scale = (
+            self._lifted(v, x.ndim).astype(dt) for v in (self._mean, self._scale, self._log_scale)
+        )
+        z = (x.astype(dt) - mean) / scale
+        per = -0.5 * z * z - log_scale - jnp.asarray(0.5 * math.log(2 * math.pi), dt)
+        return jnp.sum(per, axis=tuple(range(-len(self._param_shape), 0)))
+
+    @property
+    def log_scale(self) -> jax.Array:
+        """The log standard deviation, as given."""
+        return self._log_scale
+
+    @property
+    def params(self) -> list:
+        """[loc, log_scale]."""
+        return [self._mean, self._log_scale]
+
+
+def multi_normal(loc, log_scale) -> MultiNormalDiagFromLogScale:
+    """A diagonal normal distribution with mean ``loc`` and standard deviation exp(log_scale)
+    (optax's ``multi_normal``): ``sample(shape, key)``, ``log_prob(x)``, ``params``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, gradtx
+        >>> dist = gradtx.multi_normal(jnp.zeros(3), jnp.zeros(3))
+        >>> dist.sample((4,), jax.random.key(0)).shape
+        (4, 3)
+        >>> round(float(dist.log_prob(jnp.zeros(3))), 4)   # 3 * -0.5 * log(2 pi)
+        -2.7568
+    """
+    return MultiNormalDiagFromLogScale(loc, log_scale)

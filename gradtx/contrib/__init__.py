@@ -58,6 +58,11 @@ from gradtx.contrib._plateau import (
     ReduceLROnPlateauState,
     reduce_on_plateau,
 )
+from gradtx.contrib._privacy import (
+    DifferentiallyPrivateAggregateState,
+    differentially_private_aggregate,
+    dpsgd,
+)
 from gradtx.contrib._prodigy import (
     ProdigyState,
     prodigy,
@@ -99,6 +104,7 @@ from gradtx.contrib._utils import (
 __all__ = [
     "COCOBState",
     "DAdaptAdamWState",
+    "DifferentiallyPrivateAggregateState",
     "DoGState",
     "DoWGState",
     "GaLoreDimensionNumbers",
@@ -128,7 +134,9 @@ __all__ = [
     "adopt",
     "cocob",
     "dadapt_adamw",
+    "differentially_private_aggregate",
     "dog",
+    "dpsgd",
     "dowg",
     "galore",
     "hutchinson_estimator_diag_hessian",

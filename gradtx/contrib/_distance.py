@@ -1,8 +1,9 @@
 """Distance over gradients: step sizes from the distance travelled from the start and the
 gradients seen so far, DoG (Ivgi et al. 2023) and DoWG (Khaled et al. 2023).
 
-Written here, self-contained: gradtx's main branch has no top-level
-``scale_by_distance_over_gradients`` yet to share code with.
+DoG's rule has one definition, ``distance_over_gradients_rule`` beside the top-level
+``scale_by_distance_over_gradients`` (L-DoG: the same rule with norms per leaf); here it runs
+once over the whole tree, with optax.contrib's state and initial-step options.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from gradtx._core.trees import (
 )
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._scaling import scale_by_learning_rate
+from gradtx.transforms._stepsize import distance_over_gradients_rule
 
 _INIT_STEPS = ("distance", "learning_rate", "heuristic")
 
@@ -100,9 +102,13 @@ def scale_by_dog(init_step=("heuristic", 1e-6), eps=1e-8) -> GradientTransformat
         del extra_args
         _checks.require_params(params, where)
         dt = state.max_dist.dtype
-        max_dist = jnp.maximum(state.max_dist, jnp.sqrt(_sq_dist(state.init_params, params, dt)))
-        sum_sq = state.sum_sq_norm_grads + tree_sum_squares(updates).astype(dt)
-        lr = max_dist / jnp.sqrt(sum_sq + as_dtype(eps, dt))
+        max_dist, sum_sq, lr = distance_over_gradients_rule(
+            state.max_dist,
+            state.sum_sq_norm_grads,
+            jnp.sqrt(_sq_dist(state.init_params, params, dt)),
+            tree_sum_squares(updates),
+            eps,
+        )
         if kind == "learning_rate":
             lr = jnp.where(state.is_init_step, as_dtype(value, dt), lr)
         new_state = DoGState(jnp.asarray(False), state.init_params, max_dist, sum_sq)
@@ -137,12 +143,14 @@ class DoWGState(NamedTuple):
     init_params: Any  # x0: the initial parameters
     weighted_sq_norm_grads: jax.Array  # v: the sum over steps of rbar ** 2 * ||g|| ** 2
     estim_sq_dist: jax.Array  # rbar ** 2: max(r_eps ** 2, max over steps of ||x - x0|| ** 2)
+    # (0 before the first step; r_eps ** 2 enters at each step, see scale_by_dowg)
 
 
 def scale_by_dowg(init_estim_sq_dist=None, eps=1e-4) -> GradientTransformation:
     """DoWG's step size: distances weight the gradients in the normaliser.
 
-    rbar2 = max(rbar2, ||x - x0|| ** 2)    (rbar2 starts at init_estim_sq_dist, or eps)
+    rbar2 = max(rbar2, r_eps2, ||x - x0|| ** 2)   (r_eps2 = init_estim_sq_dist, or eps; the
+                                                 state's rbar2 is 0 before the first step)
     v = v + rbar2 * ||g|| ** 2
     updates = (rbar2 / (sqrt(v) + eps)) * g
 
@@ -159,15 +167,19 @@ def scale_by_dowg(init_estim_sq_dist=None, eps=1e-4) -> GradientTransformation:
     _checks.check_number(where, "eps", eps, low=0.0)
     start = eps if init_estim_sq_dist is None else init_estim_sq_dist
 
+    # rbar2 starts at 0 and every step takes max(rbar2, start, ||x - x0|| ** 2): the same
+    # sequence as starting at ``start``, but the state does not hold a hyperparameter's value,
+    # so a value set later in injected state (inject_hyperparams, tree_set) is the one used
     def init(params):
         dt = tree_scalar_dtype(params)
-        return DoWGState(tree_copy(params), jnp.zeros((), dt), as_dtype(start, dt))
+        return DoWGState(tree_copy(params), jnp.zeros((), dt), jnp.zeros((), dt))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
         _checks.require_params(params, where)
         dt = state.estim_sq_dist.dtype
-        rbar2 = jnp.maximum(state.estim_sq_dist, _sq_dist(state.init_params, params, dt))
+        floor = jnp.maximum(state.estim_sq_dist, as_dtype(start, dt))
+        rbar2 = jnp.maximum(floor, _sq_dist(state.init_params, params, dt))
         v = state.weighted_sq_norm_grads + rbar2 * tree_sum_squares(updates).astype(dt)
         lr = rbar2 / (jnp.sqrt(v) + as_dtype(eps, dt))
         return _scale(updates, lr), DoWGState(state.init_params, v, rbar2)

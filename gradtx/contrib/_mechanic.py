@@ -134,3 +134,7 @@ def mechanize(
         return new_updates, new_state
 
     return GradientTransformation(init, update)
+
+
+# num_betas sets the length of the betting state: inject_hyperparams keeps it static
+mechanize.static_args = ("num_betas",)

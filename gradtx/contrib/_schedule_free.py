@@ -158,7 +158,9 @@ def schedule_free(
 
 
 def _check_warmup(where, warmup_steps):
-    if warmup_steps is None:
+    """A Python warmup_steps is a positive int or None; an array or tracer (a value injected by
+    inject_hyperparams) passes unchecked, as every numeric hyperparameter does."""
+    if warmup_steps is None or (hasattr(warmup_steps, "dtype") and jnp.ndim(warmup_steps) == 0):
         return
     if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 1:
         raise ValueError(
@@ -175,7 +177,7 @@ def _gamma(learning_rate, warmup_steps, b2=None):
         dt = acc_dtype(lr.dtype) if jnp.issubdtype(lr.dtype, jnp.floating) else jnp.float32
         g = lr.astype(dt)
         if warmup_steps is not None:
-            g = g * jnp.minimum(jnp.asarray(t).astype(dt) / warmup_steps, 1)
+            g = g * jnp.minimum(jnp.asarray(t).astype(dt) / as_dtype(warmup_steps, dt), 1)
         if b2 is not None:
             g = g * jnp.sqrt(bias_correction_factor(b2, t, dt))
         return g

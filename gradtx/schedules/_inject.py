@@ -149,8 +149,10 @@ def inject_hyperparams(
     - a schedule (any other callable): evaluated at ``count`` on each step; the value used is
       stored under the same name (float32, or ``hyperparam_dtype``), so it can be read but
       setting it lasts only until the next step recomputes it;
-    - static (bool, str, None, dtypes, transforms, trees, and every name in ``static_args``):
-      passed to ``factory`` unchanged. Name non-schedule callables (a ``mask`` function) here.
+    - static (bool, str, None, dtypes, transforms, trees, every name in ``static_args`` and in
+      the factory's own ``factory.static_args``, where it names arguments that set shapes,
+      such as ``mechanize``'s ``num_betas``): passed to ``factory`` unchanged. Name
+      non-schedule callables (a ``mask`` function) here.
 
     On every ``init`` and ``update`` the inner transform is rebuilt, at trace time only, by
     ``factory(**static, **hyperparams)``; no signature is inspected. The transform casts each
@@ -178,7 +180,8 @@ def inject_hyperparams(
             "floats round decays such as b2=0.999 to 1.0 (NaN bias correction); the transform "
             "already casts each value to each parameter's dtype where it is used."
         )
-    static_names = frozenset(static_args)
+    # a factory may name arguments that can never be injected (shapes: mechanize's num_betas)
+    static_names = frozenset(static_args) | frozenset(getattr(factory, "static_args", ()))
 
     def wrapped(*args, **kwargs) -> GradientTransformation:
         if args:

@@ -9,6 +9,7 @@ from gradtx.transforms._accumulate import (
     ConditionallyTransformState,
     MultiSteps,
     MultiStepsState,
+    ShouldSkipUpdateFunction,
     apply_every,
     conditionally_mask,
     conditionally_transform,
@@ -59,6 +60,7 @@ from gradtx.transforms._clipping import (
     clip_by_global_norm,
     normalize_by_update_norm,
     per_example_global_norm_clip,
+    per_example_layer_norm_clip,
 )
 from gradtx.transforms._combine import (
     MaskedState,
@@ -200,6 +202,7 @@ __all__ = [
     "MonitorState",
     "MultiSteps",
     "MultiStepsState",
+    "ShouldSkipUpdateFunction",
     "NonNegativeParamsState",
     "ParamGroup",
     "PartitionState",
@@ -265,6 +268,7 @@ __all__ = [
     "param_groups",
     "partition",
     "per_example_global_norm_clip",
+    "per_example_layer_norm_clip",
     "periodic_update",
     "scale",
     "scale_by_adadelta",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +31,20 @@ def _as_steps(k):
     """A step count as an int32 scalar (a float array, as in a vmap sweep, is rounded)."""
     k = jnp.asarray(k)
     return (jnp.round(k) if jnp.issubdtype(k.dtype, jnp.floating) else k).astype(jnp.int32)
+
+
+class ShouldSkipUpdateFunction(Protocol):
+    """The type of ``MultiSteps``' ``should_skip_update_fn`` (optax's name).
+
+    ``fn(updates, gradient_step, params) -> (skip, skip_state)``: ``skip`` a bool scalar (True
+    drops this mini-step's gradient), ``skip_state`` any tree, kept in
+    ``MultiStepsState.skip_state`` for monitoring. ``skip_not_finite`` and
+    ``skip_large_updates`` are two such functions.
+    """
+
+    def __call__(self, updates: Any, gradient_step: jax.Array, params: Any) -> tuple[Any, Any]:
+        """Whether to skip this mini-step, and what to keep for monitoring."""
+        ...
 
 
 def _no_skip(updates, gradient_step, params):
@@ -74,7 +88,7 @@ class MultiSteps:
         opt,
         every_k_schedule,
         use_grad_mean: bool = True,
-        should_skip_update_fn: Callable | None = None,
+        should_skip_update_fn: ShouldSkipUpdateFunction | None = None,
         accumulator_dtype=None,
     ):
         where = "gradtx.MultiSteps"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -216,6 +217,54 @@ def per_example_global_norm_clip(grads, l2_norm_clip):
         return total.astype(g.dtype if jnp.issubdtype(g.dtype, jnp.floating) else dt)
 
     return tree_map_none(leaf, grads), num_clipped
+
+
+def per_example_layer_norm_clip(grads, global_l2_norm_clip, uniform: bool = True):
+    """Clip each example's gradient layer by layer (one bound per leaf), then sum over examples.
+
+    K leaves, leaf i with D_i numbers per example, D = sum of D_i:
+    clip_i = global_l2_norm_clip / sqrt(K)              (uniform=True)
+    clip_i = global_l2_norm_clip * sqrt(D_i / D)        (uniform=False)
+    leaf i: per_example_global_norm_clip(grads_i, clip_i) on that leaf alone
+    returns (tree of the clipped sums, tree of how many examples each leaf clipped)
+
+    With one leaf this is ``per_example_global_norm_clip``. The bounds satisfy
+    sum of clip_i ** 2 = global_l2_norm_clip ** 2, so the whole clipped gradient has norm at
+    most global_l2_norm_clip.
+
+    Example:
+        >>> import jax.numpy as jnp, gradtx
+        >>> g = {"a": jnp.array([[3.0, 4.0]]), "b": jnp.array([[0.0, 0.1]])}
+        >>> total, n_clipped = gradtx.per_example_layer_norm_clip(g, jnp.sqrt(2.0) * 2.5)
+        >>> total["a"].tolist(), int(n_clipped["a"]), int(n_clipped["b"])
+        ([1.5, 2.0], 1, 0)
+
+    References:
+        McMahan et al., Learning Differentially Private Recurrent Language Models, 2018
+        (ICLR), section 3 (per-layer clipping).
+    """
+    where = "gradtx.per_example_layer_norm_clip"
+    _checks.check_number(where, "global_l2_norm_clip", global_l2_norm_clip, low=0.0)
+    leaves, treedef = jax.tree.flatten(grads)
+    if not leaves or any(jnp.ndim(g) < 1 for g in leaves):
+        raise ValueError(
+            f"{where}: every leaf of grads needs a leading batch axis (one gradient per "
+            f"example); got shapes {[jnp.shape(g) for g in leaves]}. Compute per-example "
+            "gradients with jax.vmap(jax.grad(loss), in_axes=(None, 0))."
+        )
+    sizes = [math.prod(jnp.shape(g)[1:]) for g in leaves]
+    if uniform:
+        fractions = [1.0 / len(leaves)] * len(leaves)
+    else:
+        fractions = [n / sum(sizes) for n in sizes]
+    pairs = [
+        per_example_global_norm_clip([g], global_l2_norm_clip * f**0.5)
+        for g, f in zip(leaves, fractions)
+    ]
+    return (
+        treedef.unflatten([total[0] for total, _ in pairs]),
+        treedef.unflatten([n for _, n in pairs]),
+    )
 
 
 def centralize() -> GradientTransformation:

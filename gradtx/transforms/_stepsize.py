@@ -86,6 +86,28 @@ def scale_by_polyak(
     return GradientTransformation(init, update)
 
 
+def distance_over_gradients_rule(max_dist, grad_sum_of_squares, dist, grad_sq, eps):
+    """DoG's step size, the one definition that L-DoG and DoG (gradtx.contrib) share.
+
+    max_dist = max(max_dist, dist)                        (dist = ||x - x_0||)
+    grad_sum_of_squares = grad_sum_of_squares + grad_sq   (grad_sq = ||g|| ** 2)
+    eta = max_dist / sqrt(grad_sum_of_squares + eps)
+    Returns (max_dist, grad_sum_of_squares, eta), all in max_dist's dtype. The norms are per
+    leaf for L-DoG and over the whole tree for DoG.
+
+    References:
+        Ivgi, Hinder and Carmon, DoG is SGD's Best Friend, ICML 2023, Algorithm 1.
+    """
+    dt = max_dist.dtype
+    max_dist = jnp.maximum(max_dist, dist.astype(dt))
+    grad_sum_of_squares = grad_sum_of_squares + grad_sq.astype(dt)
+    return (
+        max_dist,
+        grad_sum_of_squares,
+        max_dist / jnp.sqrt(grad_sum_of_squares + as_dtype(eps, dt)),
+    )
+
+
 class ScaleByDistanceOverGradientsState(NamedTuple):
     max_dist: object  # per leaf, a scalar: the largest distance from the start seen (r_bar)
     grad_sum_of_squares: object  # per leaf, a scalar: the sum of squared gradient norms (G)
@@ -140,20 +162,24 @@ def scale_by_distance_over_gradients(
     def update(updates, state, params=None, **extra_args):
         del extra_args
         _checks.require_params(params, where)
-        max_dist = tree_map_none(
-            lambda d, x, x0: jnp.maximum(d, norm(x, x0)), state.max_dist, params, state.init_params
+        leaves, treedef = jax.tree.flatten(updates)
+        rules = [
+            distance_over_gradients_rule(
+                d, s, norm(x, x0), jnp.sum(jnp.square(g.astype(d.dtype))), eps
+            )
+            for g, d, s, x, x0 in zip(
+                leaves,
+                treedef.flatten_up_to(state.max_dist),
+                treedef.flatten_up_to(state.grad_sum_of_squares),
+                treedef.flatten_up_to(params),
+                treedef.flatten_up_to(state.init_params),
+            )
+        ]
+        max_dist, g_sos = (treedef.unflatten([r[i] for r in rules]) for i in (0, 1))
+        scale = [as_dtype(global_scale, r[2].dtype) * r[2] for r in rules]
+        updates = treedef.unflatten(
+            [(e * g.astype(e.dtype)).astype(g.dtype) for g, e in zip(leaves, scale)]
         )
-        g_sos = tree_map_none(
-            lambda s, g: s + jnp.sum(jnp.square(g.astype(s.dtype))),
-            state.grad_sum_of_squares,
-            updates,
-        )
-
-        def scaled(g, d, s):
-            eta = as_dtype(global_scale, d.dtype) * (d / jnp.sqrt(s + as_dtype(eps, d.dtype)))
-            return (eta * g.astype(d.dtype)).astype(g.dtype)
-
-        updates = tree_map_none(scaled, updates, max_dist, g_sos)
         return updates, ScaleByDistanceOverGradientsState(max_dist, g_sos, state.init_params)
 
     return GradientTransformation(init, update)

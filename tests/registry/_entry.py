@@ -32,6 +32,10 @@ class Entry:
     float32_slots: bool = False
     complex_ok: bool = False  # complex64 params and gradients are supported (property tests)
     any_tree: bool = True  # runs on any parameter tree (False: it names the example's keys)
+    # maps the gradients every test feeds (shaped like the params) to what update takes, e.g.
+    # per-example gradients with a leading batch axis (DP-SGD); build() applies it in front of
+    # the transform's update, so every test that builds the entry feeds it that form
+    grads_fn: Callable[[Any], Any] | None = None
 
     @property
     def name(self) -> str:
@@ -50,8 +54,16 @@ class Entry:
     def build(self, **override) -> gradtx.GradientTransformation:
         kwargs = {**self.kwargs, **override}
         if self.wraps is not None:
-            return self.factory(self.wraps)(**kwargs)
-        return self.factory(*self.args, **kwargs)
+            tx = self.factory(self.wraps)(**kwargs)
+        else:
+            tx = self.factory(*self.args, **kwargs)
+        if self.grads_fn is None:
+            return tx
+
+        def update(updates, state, params=None, **extra_args):
+            return tx.update(self.grads_fn(updates), state, params, **extra_args)
+
+        return gradtx.GradientTransformation(tx.init, update)
 
 
 E = Entry
