@@ -170,6 +170,22 @@ def print_table(result: dict) -> None:
         print(f"{r['config']:8} {r['leaves']:6d} {r['lib']:12} {ms:>28} {r['ratio_to_optax']:8.3f}")
 
 
+def _zoo(args) -> None:
+    from bench.zoo import ZOO_WORKLOADS, print_zoo, time_zoo
+
+    reps = args.reps if args.reps != 9 else 5  # 5 rounds by default, 3 with --quick
+    reps = 3 if args.quick and args.reps == 5 else reps
+    only = "".join(w for w in args.workloads if w in ZOO_WORKLOADS)
+    names = args.only.split(",") if args.only else None
+    rows = time_zoo(reps, only=only, names=names)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = pathlib.Path(args.out or pathlib.Path(__file__).parent / "results" / f"zoo-{stamp}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"zoo": rows, "reps": reps}, indent=1))
+    print_zoo(rows)
+    print(f"\nwrote {out}")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats; compile up to 1000 leaves")
@@ -179,12 +195,16 @@ def main(argv=None) -> None:
     ap.add_argument("--no-torch", action="store_true", help="do not time torch.optim")
     ap.add_argument("--workloads", default="abcd", help="which of the workloads a-d to time")
     ap.add_argument("--no-compile", action="store_true", help="skip the compile-time table")
+    ap.add_argument("--zoo", action="store_true", help="every optimizer shared with optax, b and c")
+    ap.add_argument("--only", default=None, help="with --zoo: comma-separated names to time")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     args.reps = args.reps or (5 if args.quick else 9)
     if args.child:
         return _child(args)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    if args.zoo:
+        return _zoo(args)
     out = pathlib.Path(args.out) if args.out else None
     if out is None:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
