@@ -80,6 +80,7 @@ def time_steps(config: str, reps: int, use_torch: bool, only: str = "abcd") -> t
                 "gradtx": JaxRunner(make_gradtx(), params, grads),
                 "optax": JaxRunner(make_optax(), params, grads),
                 "gradtx flat": JaxRunner(make_gradtx(), layout.buffers, layout.pack(grads)),
+                "gradtx packed": JaxRunner(gradtx.pack_leaves(make_gradtx()), params, grads),
             }
             if use_torch:
                 runners["torch"] = TorchRunner(opt, shapes)
@@ -177,6 +178,15 @@ def _zoo(args) -> None:
     reps = 3 if args.quick and args.reps == 5 else reps
     only = "".join(w for w in args.workloads if w in ZOO_WORKLOADS)
     names = args.only.split(",") if args.only else None
+    if args.hlo:
+        from bench.zoo import hlo_zoo, print_hlo
+
+        rows = hlo_zoo(only=only, names=names)
+        print_hlo(rows)
+        out = pathlib.Path(args.out or pathlib.Path(__file__).parent / "results" / "zoo-hlo.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(rows, indent=1))
+        return
     rows = time_zoo(reps, only=only, names=names)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = pathlib.Path(args.out or pathlib.Path(__file__).parent / "results" / f"zoo-{stamp}.json")
@@ -196,6 +206,7 @@ def main(argv=None) -> None:
     ap.add_argument("--workloads", default="abcd", help="which of the workloads a-d to time")
     ap.add_argument("--no-compile", action="store_true", help="skip the compile-time table")
     ap.add_argument("--zoo", action="store_true", help="every optimizer shared with optax, b and c")
+    ap.add_argument("--hlo", action="store_true", help="with --zoo: count kernels, not time")
     ap.add_argument("--only", default=None, help="with --zoo: comma-separated names to time")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

@@ -153,3 +153,79 @@ def print_zoo(rows: list[dict]) -> None:
             f"{r['workload']:34} {r['optimizer']:28} {r['gradtx_ms']:10.3f} "
             f"{r['optax_ms']:10.3f} {span:>20}{mark}"
         )
+
+
+def hlo_counts(tx, params, extra=None) -> dict:
+    """Kernels (fusions and other top-level ops), copies and buffers of one compiled step."""
+    import re
+
+    import jax
+    import optax
+
+    extra = extra or {}
+
+    def step(p, s, g):
+        u, s = tx.update(g, s, p, **extra)
+        return optax.apply_updates(p, u), s
+
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), params)
+    state = jax.eval_shape(tx.init, abstract)
+    compiled = jax.jit(step, donate_argnums=(0, 1)).lower(abstract, state, abstract).compile()
+    text = compiled.as_text()
+    entry = text[text.index("\nENTRY") :]
+    ops = [ln for ln in entry.splitlines() if " = " in ln and "parameter(" not in ln]
+    kernels = [ln for ln in ops if not re.search(r" (tuple|get-tuple-element|bitcast)\(", ln)]
+    return dict(
+        kernels=len(kernels),
+        fusions=sum(" fusion(" in ln for ln in ops),
+        copies=sum(" copy(" in ln for ln in ops),
+        temp_bytes=int(compiled.memory_analysis().temp_size_in_bytes),
+    )
+
+
+def hlo_zoo(only: str = "bc", names=None, leaves_c: int = 200) -> list[dict]:
+    """``hlo_counts`` of gradtx and optax for every zoo name (workload (c) cut to ``leaves_c``)."""
+    import jax
+    import optax
+
+    import gradtx.compat.optax as dialect
+    from bench.workloads import WORKLOADS, make_tree
+
+    rows = []
+    for workload, shapes_fn in WORKLOADS.items():
+        if workload[0] not in only:
+            continue
+        shapes = shapes_fn()[:leaves_c] if workload[0] == "c" else shapes_fn()
+        params = make_tree(shapes, 0)
+        for key in names or zoo_names():
+            print(f"[zoo hlo] {workload} / {key}", file=sys.stderr, flush=True)
+            row = dict(workload=workload, optimizer=key, leaves=len(shapes))
+            for lib, mod in (("gradtx", dialect), ("optax", optax)):
+                try:
+                    tx, extra = _build(mod, key)
+                    row[lib] = hlo_counts(tx, params, extra)
+                except Exception as e:  # noqa: BLE001
+                    row[lib] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:100]}"}
+                jax.clear_caches()
+            rows.append(row)
+    return rows
+
+
+def print_hlo(rows: list[dict]) -> None:
+    print(
+        f"\n{'workload':34} {'optimizer':28} {'kernels g/o':>13} {'copies g/o':>11} "
+        f"{'temp MB g/o':>14}"
+    )
+    for r in rows:
+        g, o = r["gradtx"], r["optax"]
+        if "error" in g or "error" in o:
+            print(
+                f"{r['workload']:34} {r['optimizer']:28} {g.get('error', '')} {o.get('error', '')}"
+            )
+            continue
+        mark = "  *" if g["kernels"] > o["kernels"] or g["copies"] > o["copies"] else ""
+        print(
+            f"{r['workload']:34} {r['optimizer']:28} {g['kernels']:6d}/{o['kernels']:<6d} "
+            f"{g['copies']:5d}/{o['copies']:<5d} "
+            f"{g['temp_bytes'] / 1e6:6.1f}/{o['temp_bytes'] / 1e6:<6.1f}{mark}"
+        )

@@ -80,6 +80,10 @@ from gradtx._state.memory import (
     StateBytes,
     state_bytes,
 )
+from gradtx._state.pack import (
+    PackLeavesState,
+    pack_leaves,
+)
 from gradtx._state.sharding import (
     bytes_per_device,
     state_shardings,
@@ -356,6 +360,7 @@ __all__ = [
     "MultiStepsState",
     "NonNegativeParamsState",
     "OptState",
+    "PackLeavesState",
     "ParamGroup",
     "Params",
     "PartitionState",
@@ -482,6 +487,7 @@ __all__ = [
     "optimistic_adam",
     "optimistic_adam_v2",
     "optimistic_gradient_descent",
+    "pack_leaves",
     "param_group_labels",
     "param_groups",
     "partition",
