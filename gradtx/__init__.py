@@ -54,6 +54,7 @@ from gradtx._core.base import (
     stateless,
 )
 from gradtx._core.fused import (
+    enable_fast_cpu,
     fused_updates,
     tree_update_moment,
 )
@@ -440,6 +441,7 @@ __all__ = [
     "cyclic_schedule",
     "dynamic_loss_scale",
     "ema",
+    "enable_fast_cpu",
     "exponential_decay",
     "flat_layout",
     "flatten",
