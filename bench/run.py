@@ -181,7 +181,7 @@ def _zoo(args) -> None:
     if args.hlo:
         from bench.zoo import hlo_zoo, print_hlo
 
-        rows = hlo_zoo(only=only, names=names)
+        rows = hlo_zoo(only=only, names=names, leaves=args.hlo_leaves)
         print_hlo(rows)
         out = pathlib.Path(args.out or pathlib.Path(__file__).parent / "results" / "zoo-hlo.json")
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -207,6 +207,7 @@ def main(argv=None) -> None:
     ap.add_argument("--no-compile", action="store_true", help="skip the compile-time table")
     ap.add_argument("--zoo", action="store_true", help="every optimizer shared with optax, b and c")
     ap.add_argument("--hlo", action="store_true", help="with --zoo: count kernels, not time")
+    ap.add_argument("--hlo-leaves", type=int, default=None, help="with --hlo: first N leaves")
     ap.add_argument("--only", default=None, help="with --zoo: comma-separated names to time")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
