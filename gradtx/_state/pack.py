@@ -22,6 +22,7 @@ from gradtx._core.base import GradientTransformation, call_update
 from gradtx._state.flat import _sharding
 
 _WHERE = "gradtx.pack_leaves"
+_BARRIER = True
 
 
 class _Plan(NamedTuple):
@@ -64,6 +65,10 @@ class _Plan(NamedTuple):
 
     def unpack(self, packed):
         """The tree of leaves read back from the packed form (static slices)."""
+        if _BARRIER:
+            # the update is computed once per buffer, into one buffer; without the barrier XLA
+            # splits it over several full-size temporaries that every per-leaf kernel rereads
+            packed = jax.lax.optimization_barrier(packed)
         leaves = []
         for kind, name, offset, shape, _ in self.slots:
             if kind == "leaf":
