@@ -51,7 +51,9 @@ def _torch_available() -> bool:
     return True
 
 
-def time_steps(config: str, reps: int, use_torch: bool, only: str = "abcd") -> tuple[list, dict]:
+def time_steps(
+    config: str, reps: int, use_torch: bool, only: str = "abcd", optimizers=None
+) -> tuple[list, dict]:
     import jax
 
     import gradtx
@@ -76,6 +78,8 @@ def time_steps(config: str, reps: int, use_torch: bool, only: str = "abcd") -> t
         n_params = sum(int(np.prod(s)) for s in shapes)
         layout = gradtx.flat_layout(params)
         for opt, (make_gradtx, make_optax) in OPTIMIZERS.items():
+            if optimizers and opt not in optimizers:
+                continue
             runners = {
                 "gradtx": JaxRunner(make_gradtx(), params, grads),
                 "optax": JaxRunner(make_optax(), params, grads),
@@ -205,6 +209,7 @@ def main(argv=None) -> None:
     ap.add_argument("--no-torch", action="store_true", help="do not time torch.optim")
     ap.add_argument("--workloads", default="abcd", help="which of the workloads a-d to time")
     ap.add_argument("--no-compile", action="store_true", help="skip the compile-time table")
+    ap.add_argument("--optimizers", default=None, help="comma-separated subset of the four")
     ap.add_argument("--zoo", action="store_true", help="every optimizer shared with optax, b and c")
     ap.add_argument("--hlo", action="store_true", help="with --zoo: count kernels, not time")
     ap.add_argument("--hlo-leaves", type=int, default=None, help="with --hlo: first N leaves")
@@ -225,7 +230,8 @@ def main(argv=None) -> None:
     use_torch = _torch_available() and not args.no_torch
     if not use_torch:
         print("torch is not installed (or --no-torch): skipping torch.optim", flush=True)
-    rows, limit = time_steps("default", args.reps, use_torch, only=args.workloads)
+    optimizers = args.optimizers.split(",") if args.optimizers else None
+    rows, limit = time_steps("default", args.reps, use_torch, args.workloads, optimizers)
     leaves = [10, 100, 1000] if args.quick else [10, 100, 1000, 2000, 5000]
     compiles = [] if args.no_compile else time_compiles(leaves, "default")
     result = {"steps": rows, "limit": {"default": limit}, "compile": compiles}

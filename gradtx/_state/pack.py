@@ -22,7 +22,6 @@ from gradtx._core.base import GradientTransformation, call_update
 from gradtx._state.flat import _sharding
 
 _WHERE = "gradtx.pack_leaves"
-_BARRIER = True
 
 
 class _Plan(NamedTuple):
@@ -65,10 +64,6 @@ class _Plan(NamedTuple):
 
     def unpack(self, packed):
         """The tree of leaves read back from the packed form (static slices)."""
-        if _BARRIER:
-            # the update is computed once per buffer, into one buffer; without the barrier XLA
-            # splits it over several full-size temporaries that every per-leaf kernel rereads
-            packed = jax.lax.optimization_barrier(packed)
         leaves = []
         for kind, name, offset, shape, _ in self.slots:
             if kind == "leaf":
@@ -142,7 +137,10 @@ class PackLeavesState:
     def __repr__(self) -> str:
         bufs = ", ".join(f"{n}: {d}[{s}]" for n, s, d in self.plan.buffers)
         n_large = sum(1 for s in self.plan.slots if s[0] == "leaf")
-        return f"PackLeavesState({{{bufs}}} + {n_large} large leaves, inner={self.inner!r})"
+        n_inner = len(jax.tree.leaves(self.inner))
+        return (
+            f"PackLeavesState({{{bufs}}} + {n_large} large leaves; inner state: {n_inner} arrays)"
+        )
 
     def packed_specs(self, leaf_specs):
         """PartitionSpecs of the packed params: buffers replicated, large leaves their own."""
