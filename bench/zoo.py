@@ -135,6 +135,7 @@ def time_zoo(reps: int, only: str = "bc", names=None) -> list[dict]:
                     ratio_max=float(per_round.max()),
                 )
             )
+            print(f"    {rows[-1]}", file=sys.stderr, flush=True)
     return rows
 
 
