@@ -51,7 +51,9 @@ def _torch_available() -> bool:
     return True
 
 
-def time_steps(config: str, reps: int, use_torch: bool, only: str = "abcd") -> tuple[list, dict]:
+def time_steps(
+    config: str, reps: int, use_torch: bool, only: str = "abcd", optimizers=None
+) -> tuple[list, dict]:
     import jax
 
     import gradtx
@@ -76,10 +78,13 @@ def time_steps(config: str, reps: int, use_torch: bool, only: str = "abcd") -> t
         n_params = sum(int(np.prod(s)) for s in shapes)
         layout = gradtx.flat_layout(params)
         for opt, (make_gradtx, make_optax) in OPTIMIZERS.items():
+            if optimizers and opt not in optimizers:
+                continue
             runners = {
                 "gradtx": JaxRunner(make_gradtx(), params, grads),
                 "optax": JaxRunner(make_optax(), params, grads),
                 "gradtx flat": JaxRunner(make_gradtx(), layout.buffers, layout.pack(grads)),
+                "gradtx packed": JaxRunner(gradtx.pack_leaves(make_gradtx()), params, grads),
             }
             if use_torch:
                 runners["torch"] = TorchRunner(opt, shapes)
@@ -170,6 +175,31 @@ def print_table(result: dict) -> None:
         print(f"{r['config']:8} {r['leaves']:6d} {r['lib']:12} {ms:>28} {r['ratio_to_optax']:8.3f}")
 
 
+def _zoo(args) -> None:
+    from bench.zoo import ZOO_WORKLOADS, print_zoo, time_zoo
+
+    reps = args.reps if args.reps != 9 else 5  # 5 rounds by default, 3 with --quick
+    reps = 3 if args.quick and args.reps == 5 else reps
+    only = "".join(w for w in args.workloads if w in ZOO_WORKLOADS)
+    names = args.only.split(",") if args.only else None
+    if args.hlo:
+        from bench.zoo import hlo_zoo, print_hlo
+
+        rows = hlo_zoo(only=only, names=names, leaves=args.hlo_leaves)
+        print_hlo(rows)
+        out = pathlib.Path(args.out or pathlib.Path(__file__).parent / "results" / "zoo-hlo.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(rows, indent=1))
+        return
+    rows = time_zoo(reps, only=only, names=names)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = pathlib.Path(args.out or pathlib.Path(__file__).parent / "results" / f"zoo-{stamp}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"zoo": rows, "reps": reps}, indent=1))
+    print_zoo(rows)
+    print(f"\nwrote {out}")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats; compile up to 1000 leaves")
@@ -179,12 +209,19 @@ def main(argv=None) -> None:
     ap.add_argument("--no-torch", action="store_true", help="do not time torch.optim")
     ap.add_argument("--workloads", default="abcd", help="which of the workloads a-d to time")
     ap.add_argument("--no-compile", action="store_true", help="skip the compile-time table")
+    ap.add_argument("--optimizers", default=None, help="comma-separated subset of the four")
+    ap.add_argument("--zoo", action="store_true", help="every optimizer shared with optax, b and c")
+    ap.add_argument("--hlo", action="store_true", help="with --zoo: count kernels, not time")
+    ap.add_argument("--hlo-leaves", type=int, default=None, help="with --hlo: first N leaves")
+    ap.add_argument("--only", default=None, help="with --zoo: comma-separated names to time")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     args.reps = args.reps or (5 if args.quick else 9)
     if args.child:
         return _child(args)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    if args.zoo:
+        return _zoo(args)
     out = pathlib.Path(args.out) if args.out else None
     if out is None:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -193,7 +230,8 @@ def main(argv=None) -> None:
     use_torch = _torch_available() and not args.no_torch
     if not use_torch:
         print("torch is not installed (or --no-torch): skipping torch.optim", flush=True)
-    rows, limit = time_steps("default", args.reps, use_torch, only=args.workloads)
+    optimizers = args.optimizers.split(",") if args.optimizers else None
+    rows, limit = time_steps("default", args.reps, use_torch, args.workloads, optimizers)
     leaves = [10, 100, 1000] if args.quick else [10, 100, 1000, 2000, 5000]
     compiles = [] if args.no_compile else time_compiles(leaves, "default")
     result = {"steps": rows, "limit": {"default": limit}, "compile": compiles}

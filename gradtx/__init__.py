@@ -54,6 +54,7 @@ from gradtx._core.base import (
     stateless,
 )
 from gradtx._core.fused import (
+    enable_fast_cpu,
     fused_updates,
     tree_update_moment,
 )
@@ -79,6 +80,10 @@ from gradtx._state.flat import (
 from gradtx._state.memory import (
     StateBytes,
     state_bytes,
+)
+from gradtx._state.pack import (
+    PackLeavesState,
+    pack_leaves,
 )
 from gradtx._state.sharding import (
     bytes_per_device,
@@ -363,6 +368,7 @@ __all__ = [
     "ShouldSkipUpdateFunction",
     "NonNegativeParamsState",
     "OptState",
+    "PackLeavesState",
     "ParamGroup",
     "Params",
     "PartitionState",
@@ -442,6 +448,7 @@ __all__ = [
     "cyclic_schedule",
     "dynamic_loss_scale",
     "ema",
+    "enable_fast_cpu",
     "exponential_decay",
     "flat_layout",
     "flatten",
@@ -491,6 +498,7 @@ __all__ = [
     "optimistic_adam",
     "optimistic_adam_v2",
     "optimistic_gradient_descent",
+    "pack_leaves",
     "param_group_labels",
     "param_groups",
     "partition",

@@ -145,10 +145,15 @@ def _clamp_to_finite(x, stored_dtype):
     if not jnp.issubdtype(stored_dtype, jnp.inexact):
         return x
     big = float(jnp.finfo(stored_dtype).max)
+    # A select, not jnp.minimum (same values, NaN included): with a minimum, XLA's CPU fusion
+    # recomputes the moment inside the update's kernel from the old moment, and then copies
+    # every second-moment buffer to keep the old one alive (161 copies, 2.8x slower on the
+    # ResNet-50 tree); with the select the update reads the stored moment, as in optax.
     if jnp.issubdtype(x.dtype, jnp.complexfloating):
-        re = jnp.minimum(jnp.real(x), jnp.asarray(big, jnp.real(x).dtype))
+        re = jnp.real(x)
+        re = jnp.where(re > big, jnp.asarray(big, re.dtype), re)
         return jax.lax.complex(re, jnp.imag(x))
-    return jnp.minimum(x, jnp.asarray(big, x.dtype))
+    return jnp.where(x > big, jnp.asarray(big, x.dtype), x)
 
 
 def tree_moment(updates, moments, decay, power: int):
@@ -169,3 +174,50 @@ def tree_update_moment(updates, moments, decay, order: int):
     its dtype. The public form of the helper every gradtx moment transform uses.
     """
     return tree_moment(updates, moments, decay, order)[0]
+
+
+def _backends_started() -> bool:
+    """Whether jax has created its backends (after which XLA does not read XLA_FLAGS again)."""
+    from jax._src import xla_bridge
+
+    started = getattr(xla_bridge, "backends_are_initialized", None)
+    if started is not None:
+        return bool(started())
+    return bool(getattr(xla_bridge, "_backends", {}))
+
+
+def enable_fast_cpu() -> None:
+    """Turn on XLA's CPU multi-output fusion for this process, and the single-pass updates.
+
+    Adds ``--xla_backend_extra_options=xla_cpu_use_multi_output_fusion`` to the environment
+    variable ``XLA_FLAGS`` (merged into an ``--xla_backend_extra_options`` already there), so
+    every step compiled afterwards fuses an optimizer's moment and parameter writes into one
+    kernel (0.7x optax's step time on the ResNet-50 tree). XLA reads ``XLA_FLAGS`` once, when
+    jax creates its backends, and jax 0.10 offers no per-computation route (the option is an
+    entry of DebugOptions' ``xla_backend_extra_options`` map, which ``compiler_options`` cannot
+    set): call this before the first jax computation. Calling it again is a no-op.
+
+    Raises:
+        RuntimeError: jax's backends are already running without the flag; set
+            ``XLA_FLAGS=--xla_backend_extra_options=xla_cpu_use_multi_output_fusion`` in the
+            environment before the process starts, or call this first.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if _FLAG in flags:
+        return
+    if _backends_started():
+        raise RuntimeError(
+            "gradtx.enable_fast_cpu: jax's backends are already initialised, and XLA reads "
+            "XLA_FLAGS only when they start, so the flag would have no effect. Call "
+            "gradtx.enable_fast_cpu() before any jax computation (right after the imports), or "
+            "set the environment variable before the process starts: "
+            f"XLA_FLAGS=--xla_backend_extra_options={_FLAG}"
+        )
+    parts = flags.split()
+    for i, part in enumerate(parts):
+        if part.startswith("--xla_backend_extra_options="):
+            parts[i] = f"{part},{_FLAG}"
+            break
+    else:
+        parts.append(f"--xla_backend_extra_options={_FLAG}")
+    os.environ["XLA_FLAGS"] = " ".join(parts)

@@ -143,10 +143,32 @@ def state_shardings(tx, params, shardings=None, *, mesh=None, zero1_axis=None):
             spec = _zero1_spec(spec, shape, mesh, axes)
         return NamedSharding(mesh, spec)
 
+    abstract = jax.eval_shape(tx.init, params)
     pdef = jax.tree.structure(params, is_leaf=_NONE_LEAF)
+    return _place_state(abstract, pdef, specs, place)
+
+
+def _place_state(abstract, pdef, specs, place):
+    """Shardings of an abstract state whose mirroring subtrees have structure ``pdef``."""
     mirrors = lambda node: jax.tree.structure(node, is_leaf=_NONE_LEAF) == pdef  # noqa: E731
+    # a pack_leaves state: its inner state mirrors the packed params, not the params
+    packed = lambda node: hasattr(node, "packed_specs") and hasattr(node, "plan")  # noqa: E731
 
     def leaf_or_subtree(node):
+        if packed(node):
+            shapes = node.packed_shapes()
+            inner_specs = [
+                (s, tuple(x.shape))
+                for s, x in zip(
+                    jax.tree.leaves(
+                        node.packed_specs([s for s, shape in specs if shape is not None]),
+                        is_leaf=_IS_SPEC,
+                    ),
+                    jax.tree.leaves(shapes),
+                )
+            ]
+            inner = _place_state(node.inner, jax.tree.structure(shapes), inner_specs, place)
+            return type(node)(inner, node.plan)
         if node is not None and mirrors(node):
             flat, sdef = jax.tree.flatten(node, is_leaf=_NONE_LEAF)
             out = [
@@ -158,8 +180,12 @@ def state_shardings(tx, params, shardings=None, *, mesh=None, zero1_axis=None):
             return jax.tree.unflatten(sdef, out)
         return place(P(), tuple(node.shape))
 
-    abstract = jax.eval_shape(tx.init, params)
-    return jax.tree.map(leaf_or_subtree, abstract, is_leaf=lambda n: n is not None and mirrors(n))
+    return jax.tree.map(
+        leaf_or_subtree, abstract, is_leaf=lambda n: n is not None and (packed(n) or mirrors(n))
+    )
+
+
+_IS_SPEC = lambda x: x is None or isinstance(x, P)  # noqa: E731
 
 
 def bytes_per_device(tree) -> dict[Any, int]:

@@ -79,7 +79,12 @@ def scale_by_rprop(
         factor = jnp.where(
             s > 0, as_dtype(eta_plus, dt), jnp.where(s < 0, as_dtype(eta_minus, dt), 1)
         )
-        step = jnp.clip(step * factor, as_dtype(min_step_size, dt), as_dtype(max_step_size, dt))
+        step = step * factor
+        # clip written as selects (same values, NaN included): with jnp.clip's minimum and
+        # maximum, XLA's CPU fusion recomputes the new step size inside the kernel of the new
+        # previous update from the old one, and copies every step-size buffer to keep it alive
+        lo, hi = as_dtype(min_step_size, dt), as_dtype(max_step_size, dt)
+        step = jnp.where(step < lo, lo, jnp.where(step > hi, hi, step))
         new = jnp.where(s < 0, jnp.zeros_like(g), step * jnp.sign(g))
         out = jnp.where(s < 0, jnp.zeros_like(prev), prev) if one_step_lag else new
         return out, step, new
