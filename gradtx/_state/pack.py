@@ -2,7 +2,7 @@
 
 An optimizer step costs about a microsecond per kernel, and a tree of 2,000 small leaves runs
 three or more kernels per leaf. ``pack_leaves`` runs the wrapped optimizer on a few buffers
-instead: the small leaves of each dtype and sharding are raveled end to end into one buffer
+instead: the small leaves of each dtype are raveled end to end into one buffer
 (the layout of ``flat_layout``), and the large leaves stay as they are. The state lives packed;
 each step packs the gradients (and the parameters, when given), runs the optimizer once per
 buffer and slices the updates back into the tree, so the model never sees the buffers.
@@ -19,7 +19,6 @@ from jax.sharding import PartitionSpec as P
 
 from gradtx._core import checks as _checks
 from gradtx._core.base import GradientTransformation, call_update
-from gradtx._state.flat import _sharding
 
 _WHERE = "gradtx.pack_leaves"
 
@@ -92,7 +91,9 @@ def _make_plan(params, max_leaf_size: int) -> _Plan:
             slots.append(("leaf", n_large, 0, shape, dtype))
             n_large += 1
             continue
-        group = (dtype, _sharding(x))
+        # by dtype only: a traced init (jit, eval_shape) cannot see shardings, and the state's
+        # structure must not depend on whether init ran eagerly; small leaves are replicated
+        group = (dtype,)
         if group not in names:
             same = sum(1 for n in names.values() if n.split("#")[0] == str(dtype))
             names[group] = str(dtype) + (f"#{same}" if same else "")
@@ -109,9 +110,9 @@ class PackLeavesState:
     """The wrapped optimizer's state on the packed parameters, and the packing plan.
 
     ``inner`` is the wrapped optimizer's state for the packed parameters: a dict with one 1-D
-    buffer of the small leaves per dtype (and sharding), named ``"float32"``, ``"bfloat16"``
-    (``"float32#1"`` for a second sharding), and the leaves above the size limit as they are,
-    named ``"leaf00000"``, ``"leaf00001"``, ... in tree order. The plan is static (not a leaf):
+    buffer of the small leaves per dtype, named ``"float32"``, ``"bfloat16"``, and the leaves
+    above the size limit as they are, named ``"leaf00000"``, ``"leaf00001"``, ... in tree
+    order. The plan is static (not a leaf):
     checkpoints and ``state_dict`` hold the inner state only.
     """
 
@@ -162,7 +163,7 @@ class PackLeavesState:
 def pack_leaves(inner, max_leaf_size: int = 4096) -> GradientTransformation:
     """Run ``inner`` on packed buffers of the small leaves; params and updates stay trees.
 
-    packed = (one 1-D buffer per dtype and sharding of the leaves with at most max_leaf_size
+    packed = (one 1-D buffer per dtype of the leaves with at most max_leaf_size
               elements, raveled end to end in tree order; the larger leaves as they are)
     packed_updates, state.inner = inner.update(pack(updates), state.inner, pack(params))
     updates = unpack(packed_updates)
