@@ -15,7 +15,9 @@ Compiled programs are dropped after each test module (``jax.clear_caches``): no 
 shared across modules, and keeping them all would grow the suite's memory with the registry.
 """
 
+import fcntl
 import gc
+import json
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -37,10 +39,18 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 SUBPROCESS_FILES = ("test_notebooks.py", "test_scaleout.py", "test_sharding.py", "test_demo.py")
 
 
+# Files whose tests share one costly session fixture (a subprocess, a set of runs): each file's
+# tests go to one worker, so the fixture is computed once.
+FIXTURE_FILES = ("test_muon_scaleout.py", "test_second_order.py", "test_checkpoint_faults.py")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups off the items
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.path.name in SUBPROCESS_FILES:
             item.add_marker(pytest.mark.xdist_group("subprocesses"))
+        elif item.path.name in FIXTURE_FILES:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -48,3 +58,25 @@ def _drop_compiled_programs_after_each_module():
     yield
     jax.clear_caches()
     gc.collect()
+
+
+@pytest.fixture(scope="session")
+def once_per_run(tmp_path_factory):
+    """``once_per_run(name, compute)``: ``compute()`` (a JSON value) computed by one process of
+    the run and read by the others; pytest-xdist workers share the run's base temp folder, and
+    a lock file makes the others wait for the first."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+
+    def get(name, compute):
+        path = root / f"{name}.json"
+        with open(root / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if path.exists():
+                return json.loads(path.read_text())
+            value = compute()
+            path.write_text(json.dumps(value))
+            return value
+
+    return get

@@ -42,7 +42,7 @@ def _load_or_error(path):
         return None
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # computed once, even when xdist interleaves modules
 def good_bytes(tmp_path_factory):
     path = tmp_path_factory.mktemp("good") / "good.npz"
     gradtx.save_state(path, STATE)

@@ -152,14 +152,17 @@ def _grads(i, dtype, scalar_leaf=True):
 
 
 def _trajectory(tx, case, dtype):
+    """``case.steps`` updates, op by op (``jax.disable_jit``): a ``lax.cond`` or
+    ``while_loop`` inside either library would otherwise compile its body at every step."""
     params = _tree(dtype, case.scalar_leaf)
-    state = tx.init(params)
     out = []
-    for i in range(case.steps):
-        grads = _grads(i, dtype, case.scalar_leaf)
-        updates, state = tx.update(grads, state, params, **case.extra_args)
-        params = jax.tree.map(lambda p, u: (p + u).astype(p.dtype), params, updates)
-        out.append(updates)
+    with jax.disable_jit():
+        state = tx.init(params)
+        for i in range(case.steps):
+            grads = _grads(i, dtype, case.scalar_leaf)
+            updates, state = tx.update(grads, state, params, **case.extra_args)
+            params = jax.tree.map(lambda p, u: (p + u).astype(p.dtype), params, updates)
+            out.append(updates)
     return out
 
 

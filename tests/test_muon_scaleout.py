@@ -14,10 +14,13 @@ import pytest
 from tests.scaleout.launch import run_with_devices
 
 
-@pytest.fixture(scope="module")
-def report():
-    out = run_with_devices(["-m", "tests.scaleout.muon8"], 8, timeout=600)
-    return json.loads(out.strip().splitlines()[-1])
+@pytest.fixture(scope="session")
+def report(once_per_run):
+    def run():
+        out = run_with_devices(["-m", "tests.scaleout.muon8"], 8, timeout=600)
+        return json.loads(out.strip().splitlines()[-1])
+
+    return once_per_run("muon8", run)  # one subprocess, whichever worker runs these tests
 
 
 @pytest.mark.parametrize("policy", ["gspmd", "gspmd_batched", "owner", "owner_model"])

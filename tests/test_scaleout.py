@@ -19,10 +19,13 @@ from tests.scaleout.launch import ROOT, run_with_devices, run_workers
 TOL = 1e-6
 
 
-@pytest.fixture(scope="module")
-def eight():
-    out = run_with_devices(["-m", "tests.scaleout.devices8"], 8, timeout=240)
-    return json.loads(out.strip().splitlines()[-1])
+@pytest.fixture(scope="session")
+def eight(once_per_run):
+    def run():
+        out = run_with_devices(["-m", "tests.scaleout.devices8"], 8, timeout=240)
+        return json.loads(out.strip().splitlines()[-1])
+
+    return once_per_run("devices8", run)  # one subprocess, whichever worker runs these tests
 
 
 def test_every_transform_keeps_the_parameters_sharding(eight):

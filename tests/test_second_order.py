@@ -66,7 +66,7 @@ def _check_wolfe(value_and_grad, records):
     return approx
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # computed once, even when xdist interleaves modules
 def comparison():
     """{name: (gradtx iterations, evaluations, scipy iterations, evaluations, rel. distance,
     steps accepted by the approximate condition, records, gradtx's x flat)}: each problem's
