@@ -29,18 +29,26 @@ def _stats(samples):
     return {"median_s": float(np.median(samples)), "min_s": min(samples), "max_s": max(samples)}
 
 
-def _alternate(runners: dict, reps: int, target_s: float = 0.05) -> dict:
-    """Time each runner ``reps`` times, rotating the order; a sample is a batch of steps."""
+def interleaved_samples(
+    runners: dict, reps: int, target_s: float = 0.05, batch_range=(1, 5000)
+) -> dict:
+    """``reps`` rounds, each timing every runner once (the order rotated each round); a sample
+    is a batch of steps sized to take about ``target_s``."""
     batch = {}
     for name, r in runners.items():
         r.run(2)  # compile and warm up
-        batch[name] = int(np.clip(target_s / max(r.run(2), 1e-7), 1, 5000))
+        batch[name] = int(np.clip(target_s / max(r.run(2), 1e-7), *batch_range))
     samples = {name: [] for name in runners}
     names = list(runners)
     for i in range(reps):
         for name in names[i % len(names) :] + names[: i % len(names)]:
             samples[name].append(runners[name].run(batch[name]))
-    return {name: _stats(s) for name, s in samples.items()}
+    return samples
+
+
+def _alternate(runners: dict, reps: int, target_s: float = 0.05) -> dict:
+    """Each runner's median and range over ``reps`` interleaved samples."""
+    return {name: _stats(s) for name, s in interleaved_samples(runners, reps, target_s).items()}
 
 
 def _torch_available() -> bool:

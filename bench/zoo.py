@@ -82,17 +82,10 @@ class _WithExtra:
 
 
 def _rounds(runners: dict, reps: int, target_s: float = 0.1) -> dict:
-    """Interleaved samples: ``reps`` rounds, each timing every runner once (order rotated)."""
-    batch = {}
-    for name, r in runners.items():
-        r.run(2)  # compile and warm up
-        batch[name] = int(np.clip(target_s / max(r.run(2), 1e-7), 2, 2000))
-    samples = {name: [] for name in runners}
-    names = list(runners)
-    for i in range(reps):
-        for name in names[i % len(names) :] + names[: i % len(names)]:
-            samples[name].append(runners[name].run(batch[name]))
-    return samples
+    """Interleaved samples (``bench.run.interleaved_samples``), batches of 2 to 2000 steps."""
+    from bench.run import interleaved_samples
+
+    return interleaved_samples(runners, reps, target_s, batch_range=(2, 2000))
 
 
 def time_zoo(reps: int, only: str = "bc", names=None) -> list[dict]:
