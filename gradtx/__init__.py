@@ -97,8 +97,11 @@ from gradtx._state.tools import (
     tree_get,
     tree_set,
 )
-from gradtx.contrib import (
+from gradtx.contrib import (  # optax has these at its top level too
+    DifferentiallyPrivateAggregateState,
     ReduceLROnPlateauState,
+    differentially_private_aggregate,
+    dpsgd,
     reduce_on_plateau,
 )
 from gradtx.losses import (
@@ -349,6 +352,7 @@ __all__ = [
     "BacktrackingLinesearchInfo",
     "ConditionallyMaskState",
     "ConditionallyTransformState",
+    "DifferentiallyPrivateAggregateState",
     "DynamicLossScaleState",
     "EmaState",
     "EmptyState",
@@ -365,7 +369,6 @@ __all__ = [
     "MonitorState",
     "MultiSteps",
     "MultiStepsState",
-    "ShouldSkipUpdateFunction",
     "NonNegativeParamsState",
     "OptState",
     "PackLeavesState",
@@ -398,6 +401,7 @@ __all__ = [
     "ScaleByTrustRatioState",
     "ScaleByYogiState",
     "ScaleByZoomLinesearchState",
+    "ShouldSkipUpdateFunction",
     "SnapshotState",
     "StateBytes",
     "StateDictDiff",
@@ -446,6 +450,8 @@ __all__ = [
     "ctc_loss_with_forward_probs",
     "cutmix",
     "cyclic_schedule",
+    "differentially_private_aggregate",
+    "dpsgd",
     "dynamic_loss_scale",
     "ema",
     "enable_fast_cpu",
