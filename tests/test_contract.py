@@ -138,13 +138,13 @@ def _injected(entry):
 def _close(want, got, what, tol=None):
     """Equal to float32 rounding: relative 1e-5, absolute 1e-6 times the leaf's largest value
     (a compiled program may order its sums differently from the op-by-op reference)."""
+    tol = tol or TOL
     want_leaves, got_leaves = jax.tree.leaves(want), jax.tree.leaves(got)
     assert jax.tree.structure(want) == jax.tree.structure(got), f"{what}: structures differ"
     for path, w, g in zip(_keys(want), want_leaves, got_leaves):
         w, g = np.asarray(w, np.float64), np.asarray(g, np.float64)
         scale = max(1.0, float(np.max(np.abs(w)))) if w.size and np.all(np.isfinite(w)) else 1.0
         try:
-            tol = tol or TOL
             np.testing.assert_allclose(g, w, rtol=tol["rtol"], atol=tol["atol"] * scale)
         except AssertionError as e:
             raise AssertionError(f"{what}, leaf {path}: {e}") from None

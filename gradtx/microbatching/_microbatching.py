@@ -309,7 +309,8 @@ def micro_vmap(
     """
     if out_axes != 0:
         raise NotImplementedError(
-            f"gradtx.microbatching.micro_vmap: out_axes={out_axes!r}; only 0 is supported."
+            f"gradtx.microbatching.micro_vmap: out_axes={out_axes!r}; only 0 is supported (as "
+            "in optax). Map with out_axes=0 and move the axis afterwards (jnp.moveaxis)."
         )
     in_axes = (in_axes,) if isinstance(in_axes, int) else tuple(in_axes)
 
