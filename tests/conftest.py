@@ -11,10 +11,12 @@ multiply-add as level 2 may, so a compiled result can differ from XLA's default 
 bit, which every comparison's tolerance covers. Subprocesses started by the tests inherit
 both through the environment.
 
-Compiled programs are dropped after each test module (``jax.clear_caches``): no program is
-shared across modules, and keeping them all would grow the suite's memory with the registry.
+Compiled programs are dropped after each test module (``jax.clear_caches``), and within a
+module whenever the worker holds more than ``RSS_LIMIT``: no program is shared across modules,
+and keeping them all would grow the suite's memory with the registry.
 """
 
+import ctypes
 import fcntl
 import gc
 import json
@@ -53,11 +55,42 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
 
 
+def _drop_compiled_programs():
+    jax.clear_caches()
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)  # give the freed pages back, so the next module starts small
+
+
+try:
+    _LIBC = ctypes.CDLL("libc.so.6")
+except OSError:  # not glibc: the pages stay with the process, the caches are still dropped
+    _LIBC = None
+
+# Within a module, the compiled programs are dropped when the worker holds more than this
+# (a module of many registry entries would otherwise keep every entry's programs).
+RSS_LIMIT = 1600 * 2**20
+
+
+def _rss():
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _drop_compiled_programs_after_each_module():
     yield
-    jax.clear_caches()
-    gc.collect()
+    _drop_compiled_programs()
+
+
+@pytest.fixture(autouse=True)
+def _bound_the_memory():
+    yield
+    if _rss() > RSS_LIMIT:
+        _drop_compiled_programs()
 
 
 @pytest.fixture(scope="session")

@@ -176,7 +176,7 @@ def test_contract(entry):
     # ---- the references, op by op
     eager = _eager(_steps, entry, tx, params, state0, GRADS)
     members = [
-        entry.wrap(jax.tree.map(lambda x, i=i: x * (1.0 + i), example_params())) for i in range(3)
+        entry.wrap(jax.tree.map(lambda x, i=i: x * (1.0 + i), example_params())) for i in range(2)
     ]
     member_refs = [_eager(lambda m=m: _steps(entry, tx, m, tx.init(m), GRADS)[:2]) for m in members]
     values, has_own = _sweep_values(entry) if entry.sweep else (jnp.zeros((0,)), False)

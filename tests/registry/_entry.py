@@ -101,8 +101,9 @@ class OptaxCase:
     A registry module lists its cases in ``OPTAX_CASES: dict[str, OptaxCase]``, keyed by the
     optax path of the name: ``"adamax"`` for the top level, ``"contrib:muon"`` for a submodule.
     The test builds ``optax.<path>(*args, **kwargs)`` and ``gradtx.compat.optax.<path>(...)``,
-    runs both ``steps`` steps on a small float64 tree (params passed to update) and compares
-    every step's updates. ``kind="schedule"`` compares values at counts 0..steps instead.
+    runs both ``steps`` steps (6 by default) on a small float64 tree (params passed to update)
+    and compares every step's updates. ``kind="schedule"`` compares values at counts 0..steps
+    (0..10 by default) instead.
     ``kwargs`` may be a function ``library -> kwargs`` (library: optax or the dialect), for
     arguments that are themselves transforms of that library.
     """
@@ -115,6 +116,6 @@ class OptaxCase:
     kind: str = "transform"  # or "schedule"
     scalar_leaf: bool = True  # False where optax fails on a 0-d leaf (optax's sm3)
     float32: bool = True  # False for a case whose arguments name float64 (run under x64 only)
-    steps: int = 10
+    steps: int | None = None  # None: 6 steps of a transform, counts 0..10 of a schedule
     rtol: float = 1e-10
     atol: float = 1e-12
