@@ -57,17 +57,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
 
 
+try:  # glibc's malloc_trim gives freed pages back to the system; elsewhere they stay
+    _MALLOC_TRIM = getattr(ctypes.CDLL("libc.so.6"), "malloc_trim", None)
+except OSError:
+    _MALLOC_TRIM = None
+
+
 def _drop_compiled_programs():
     jax.clear_caches()
     gc.collect()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)  # give the freed pages back, so the next module starts small
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)  # so the next module starts small
 
-
-try:
-    _LIBC = ctypes.CDLL("libc.so.6")
-except OSError:  # not glibc: the pages stay with the process, the caches are still dropped
-    _LIBC = None
 
 # Within a module, the compiled programs are dropped when the worker holds more than this
 # (a module of many registry entries would otherwise keep every entry's programs).

@@ -349,18 +349,9 @@ def test_hypergradient(entry):
         # every central difference in one batched op-by-op run: row 2i raises hyperparameter
         # i by h_i, row 2i+1 lowers it
         names = list(hyper)
-        steps = [1e-6 * max(abs(float(hyper[n])), 1e-2) for n in names]
-        rows = {
-            n: jnp.asarray(
-                [
-                    float(hyper[n]) + (s if j == i else 0.0) * sign
-                    for j, s in enumerate(steps)
-                    for sign in (1.0, -1.0)
-                ],
-                jnp.float64,
-            )
-            for i, n in enumerate(names)
-        }
+        steps = np.asarray([1e-6 * max(abs(float(hyper[n])), 1e-2) for n in names])
+        deltas = np.repeat(np.diag(steps), 2, axis=0) * np.tile([1.0, -1.0], len(names))[:, None]
+        rows = {n: jnp.asarray(float(hyper[n]) + deltas[:, i]) for i, n in enumerate(names)}
         losses = np.asarray(_eager(jax.vmap(loss_after), rows))
         for i, (name, h) in enumerate(zip(names, steps)):
             f_up, f_down = losses[2 * i], losses[2 * i + 1]

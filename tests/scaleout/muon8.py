@@ -16,7 +16,9 @@ import os
 # included, which is bit-identical under the defaults); with either alone, 0 or 5e-8.
 os.environ.pop("JAX_DISABLE_MOST_OPTIMIZATIONS", None)
 os.environ["XLA_FLAGS"] = " ".join(
-    f for f in os.environ.get("XLA_FLAGS", "").split() if "xla_cpu_use_fusion_emitters" not in f
+    f
+    for f in os.environ.get("XLA_FLAGS", "").split()
+    if "xla_cpu_use_fusion_emitters" not in f and "xla_cpu_parallel_codegen_split_count" not in f
 )
 
 import jax  # noqa: E402
