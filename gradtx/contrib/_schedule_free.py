@@ -78,10 +78,11 @@ def schedule_free(
     weight_sum = weight_sum + weight;  ck = weight / weight_sum   (0 while weight_sum is 0)
     x_new = (1 - ck) * x + ck * z_new            (x = (y - (1 - b1) * z) / b1)
     y_new = b1 * x_new + (1 - b1) * z_new
-    updates = y_new - y = ck * (z + b1 * u - y) + (1 - b1) * u
+    updates = y_new - y = ck * (z_new - y) + (1 - b1) * (1 - ck) * (z_new - z)
 
     The last line is the same step with x eliminated, so no division by b1 is needed and b1 = 0
-    (the base optimizer unchanged) works. The base optimizer should have no momentum of its
+    (the base optimizer unchanged) works; it reads z_new rather than u, so the base update is
+    computed once per step. The base optimizer should have no momentum of its
     own: the interpolation is the momentum.
 
     Args:
@@ -140,8 +141,12 @@ def schedule_free(
             adt = acc_dtype(jnp.result_type(y))
             y_, z_, u_ = y.astype(adt), z.astype(adt), u.astype(adt)
             b, c = as_dtype(b1, adt), ck.astype(adt)
-            step = c * (z_ + b * u_ - y_) + (1 - b) * u_
-            return step.astype(jnp.result_type(y)), (z_ + u_).astype(z.dtype)
+            z_new = z_ + u_
+            # read from z_new (as optax does), not from u: the base update is then computed
+            # once, in the kernel that writes z, instead of in both kernels (measured: 7 to 4
+            # kernels per leaf for schedule_free_adamw on XLA's CPU backend, 2.1x to 1.0x optax)
+            step = c * (z_new - y_) + (1 - b) * (1 - c) * (z_new - z_)
+            return step.astype(jnp.result_type(y)), z_new.astype(z.dtype)
 
         pairs = tree_map_none(leaf, params, state.z, base)
         new_updates, z = tree_unzip(params, pairs, 2)
