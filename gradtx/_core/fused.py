@@ -80,13 +80,6 @@ def fused_updates(enabled: bool = True):
         _forced.pop()
 
 
-def _term(coef, x, negate: bool):
-    """``coef * x`` (``x`` when coef is None), or its negation written as a new expression."""
-    if coef is None:
-        return -x if negate else x
-    return -coef * x if negate else coef * x
-
-
 def tree_accumulate(updates, acc, keep=None, add=None, power: int = 1):
     """``new = keep * acc + add * updates ** power`` per leaf, and the value the update reads.
 
@@ -104,23 +97,35 @@ def tree_accumulate(updates, acc, keep=None, add=None, power: int = 1):
     """
     _checks.check_same_shapes(updates, acc, "gradtx (moment update)", "updates", "the state's slot")
     single = enabled()
+    casts: dict = {}  # per dtype: keep, add and their negations, cast (and traced) once
+
+    def coefs(dt):
+        if dt not in casts:
+            k = None if keep is None else as_dtype(keep, dt)
+            c = None if add is None else as_dtype(add, dt)
+            casts[dt] = (k, c, None if k is None else -k, None if c is None else -c)
+        return casts[dt]
 
     def leaf(g, a, negate):
         stored, dt = a.dtype, acc_dtype(a.dtype)
         g, a = g.astype(dt), a.astype(dt)
-        k = None if keep is None else as_dtype(keep, dt)
-        c = None if add is None else as_dtype(add, dt)
+        k, c, neg_k, neg_c = coefs(dt)
+
+        def term(pos, neg, x):  # pos * x, or its negation written as a new expression
+            if pos is None:
+                return -x if negate else x
+            return neg * x if negate else pos * x
+
         if power == 2 and jnp.issubdtype(dt, jnp.complexfloating):
             re, im = jnp.real(g), jnp.imag(g)
-            sq = (re * re + im * im).astype(dt)
-            g_term = _term(c, sq, negate)
+            g_term = term(c, neg_c, (re * re + im * im).astype(dt))
         elif power == 1:
-            g_term = _term(c, g, negate)
+            g_term = term(c, neg_c, g)
         elif power == 2 and negate:
             g_term = g * -g if c is None else c * (g * -g)
         else:
-            g_term = _term(c, g * g if power == 2 else g**power, negate)
-        total = _term(k, a, negate) + g_term
+            g_term = term(c, neg_c, g * g if power == 2 else g**power)
+        total = term(k, neg_k, a) + g_term
         total = -total if negate else total
         if power == 2:
             total = _clamp_to_finite(total, stored)
@@ -151,9 +156,15 @@ def _clamp_to_finite(x, stored_dtype):
     # ResNet-50 tree); with the select the update reads the stored moment, as in optax.
     if jnp.issubdtype(x.dtype, jnp.complexfloating):
         re = jnp.real(x)
-        re = jnp.where(re > big, jnp.asarray(big, re.dtype), re)
-        return jax.lax.complex(re, jnp.imag(x))
-    return jnp.where(x > big, jnp.asarray(big, x.dtype), x)
+        return jax.lax.complex(_select_above(re, big), jnp.imag(x))
+    return _select_above(x, big)
+
+
+def _select_above(x, big: float):
+    """``where(x > big, big, x)`` as lax ops (the same program, traced without jnp.where's
+    wrapper: two fewer jitted calls per leaf to trace)."""
+    cap = jax.lax.full_like(x, big)
+    return jax.lax.select(jax.lax.gt(x, cap), cap, x)
 
 
 def tree_moment(updates, moments, decay, power: int):
