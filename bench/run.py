@@ -199,6 +199,10 @@ def _zoo(args) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(rows, indent=1))
         return
+    if args.cache:
+        from bench.zoo import precompile_zoo
+
+        precompile_zoo(args.cache, only=only, names=names)
     rows = time_zoo(reps, only=only, names=names)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = pathlib.Path(args.out or pathlib.Path(__file__).parent / "results" / f"zoo-{stamp}.json")
@@ -222,6 +226,9 @@ def main(argv=None) -> None:
     ap.add_argument("--hlo", action="store_true", help="with --zoo: count kernels, not time")
     ap.add_argument("--hlo-leaves", type=int, default=None, help="with --hlo: first N leaves")
     ap.add_argument("--only", default=None, help="with --zoo: comma-separated names to time")
+    ap.add_argument(
+        "--cache", default=None, help="with --zoo: compile into this cache first, 2 at once"
+    )
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     args.reps = args.reps or (5 if args.quick else 9)
