@@ -39,9 +39,12 @@ def _resnet_matrices() -> list[tuple]:
 
 
 def _kernels(fn, *args) -> int:
-    text = __import__("jax").jit(fn).lower(*args).compile().as_text()
-    entry = text[text.index("\nENTRY") :]
-    ops = [ln for ln in entry.splitlines() if " = " in ln and "parameter(" not in ln]
+    import jax
+
+    from bench.zoo import entry_ops
+
+    ops = entry_ops(jax.jit(fn).lower(*args).compile().as_text())
+    # as bench.zoo.hlo_counts, constants left out too (the iteration's coefficients)
     return sum(not re.search(r" (tuple|get-tuple-element|bitcast|constant)\(", ln) for ln in ops)
 
 

@@ -203,6 +203,12 @@ def print_zoo(rows: list[dict]) -> None:
         )
 
 
+def entry_ops(text: str) -> list[str]:
+    """The instruction lines of a compiled program's entry computation, parameters left out."""
+    entry = text[text.index("\nENTRY") :]
+    return [ln for ln in entry.splitlines() if " = " in ln and "parameter(" not in ln]
+
+
 def hlo_counts(tx, params, extra=None) -> dict:
     """Kernels (fusions and other top-level ops), copies and buffers of one compiled step."""
     import re
@@ -220,8 +226,7 @@ def hlo_counts(tx, params, extra=None) -> dict:
     state = jax.eval_shape(tx.init, abstract)
     compiled = jax.jit(step, donate_argnums=(0, 1)).lower(abstract, state, abstract).compile()
     text = compiled.as_text()
-    entry = text[text.index("\nENTRY") :]
-    ops = [ln for ln in entry.splitlines() if " = " in ln and "parameter(" not in ln]
+    ops = entry_ops(text)
     kernels = [ln for ln in ops if not re.search(r" (tuple|get-tuple-element|bitcast)\(", ln)]
     return dict(
         kernels=len(kernels),

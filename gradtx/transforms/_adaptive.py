@@ -28,7 +28,7 @@ def _ratio(x, denom, eps_outside=None):
 
     ``denom`` is real and >= 0; x / 0 for x != 0 stays infinite (that is eps = 0's choice).
     ``eps_outside``: the eps added outside a square root to form ``denom``. When it is a
-    Python number of at least the smallest normal of ``denom``'s dtype, ``denom >= eps > 0``
+    concrete number of at least the smallest normal of ``denom``'s dtype, ``denom >= eps > 0``
     (or NaN), the guard cannot fire and is left out: the same values, six operations less per
     leaf to trace and compile. A traced eps keeps the guard.
     """
@@ -39,16 +39,16 @@ def _ratio(x, denom, eps_outside=None):
 
 
 def _is_zero(x) -> bool:
-    """Whether ``x`` is the Python number 0 (a tracer or an array never is)."""
-    return not isinstance(x, bool) and isinstance(x, (int, float)) and x == 0
+    """Whether ``x`` is a concrete number equal to 0 (a tracer or a jax array never is)."""
+    v = _checks.concrete_number(x)
+    return v is not None and v == 0
 
 
 def _surely_positive(eps, dtype) -> bool:
     """Whether ``eps`` is a concrete number no smaller than ``dtype``'s smallest normal (a
-    decision on the Python value only; a tracer or an array is never surely positive)."""
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
-        return False
-    return eps >= float(jnp.finfo(dtype).tiny)
+    decision on a Python or NumPy value only; a tracer or a jax array never is)."""
+    v = _checks.concrete_number(eps)
+    return v is not None and v >= float(jnp.finfo(dtype).tiny)
 
 
 def _real(x, dt):
