@@ -356,3 +356,32 @@ def test_bad_hyperparameters_name_the_argument():
         gradtx.nadam(momentum_decay=-1)
     with pytest.raises(TypeError, match="decoupled_weight_decay"):
         gradtx.nadam(weight_decay=0.1, decoupled_weight_decay="yes")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda eps: gradtx.adam(0.1, eps=eps),
+        lambda eps: gradtx.rmsprop(0.1, eps=eps),
+        lambda eps: gradtx.adagrad(0.1, eps=eps),
+    ],
+    ids=["adam", "rmsprop", "adagrad"],
+)
+def test_a_concrete_eps_drops_the_zero_guard_without_changing_a_bit(make):
+    """A Python eps >= the smallest normal skips the 0/0 guard (the denominator is >= eps);
+    an array eps keeps it. Both must give the same bits, zero gradients and tiny moments
+    included, over several jitted steps."""
+    rng = np.random.default_rng(3)
+    params = {"w": jnp.zeros(6, jnp.float32)}
+    outs = []
+    for eps in (1e-8, jnp.asarray(1e-8, jnp.float32)):
+        tx = make(eps)
+        state, step, got = tx.init(params), jax.jit(tx.update), []
+        for t in range(4):
+            g = rng.standard_normal(6).astype(np.float32) * np.float32(10.0 ** -(10 * t))
+            g[::2] = 0
+            u, state = step({"w": jnp.asarray(g)}, state)
+            got.append(np.asarray(u["w"]))
+        rng = np.random.default_rng(3)
+        outs.append(np.stack(got))
+    np.testing.assert_array_equal(outs[0], outs[1])
