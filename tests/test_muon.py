@@ -262,7 +262,9 @@ def test_vector_as_row_matrix_is_normalised_momentum():
 
 
 def test_batched_newton_schulz_matches_unbatched():
-    """Stacking same-shape matrices into one call changes only the rounding."""
+    """Stacking same-shape matrices into one call changes only the rounding: a batched matmul
+    may take another kernel, so entries of size 0.6 differ by a few float32 ulps after five
+    iterations (6e-7 on an AMD EPYC, 0 on the Intel machines before it)."""
     k = jax.random.split(jax.random.PRNGKey(2), 3)
     params = {
         "a": jax.random.normal(k[0], (8, 16)),
@@ -275,7 +277,7 @@ def test_batched_newton_schulz_matches_unbatched():
         tx = scale_by_muon(batch_same_shape=batch)
         outs.append(jax.jit(tx.update)(grads, tx.init(params))[0])
     for a, b in zip(jax.tree.leaves(outs[0]), jax.tree.leaves(outs[1])):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=2e-6)  # 32 float32 ulps of the largest entry
 
 
 def test_abstract_init_and_state_layout():
