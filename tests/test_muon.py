@@ -277,7 +277,7 @@ def test_batched_newton_schulz_matches_unbatched():
         tx = scale_by_muon(batch_same_shape=batch)
         outs.append(jax.jit(tx.update)(grads, tx.init(params))[0])
     for a, b in zip(jax.tree.leaves(outs[0]), jax.tree.leaves(outs[1])):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=2e-6)  # 32 float32 ulps of the largest entry
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=2e-6)  # 32 ulps of the largest entry
 
 
 def test_abstract_init_and_state_layout():

@@ -252,6 +252,38 @@ def test_noisy_sgd_matches_the_annealed_gaussian(dtype):
     _check(lambda: gradtx.noisy_sgd(0.05, 0.3, 0.55, key=5), rule, state, dtype)
 
 
+def test_add_noise_draws_many_leaves_in_batches_with_the_per_leaf_bits(monkeypatch):
+    """12 leaves of one shape, one of them float64 (so chunks of 4, 4 and 3 with the chunk
+    size set to 4), two of another shape and a scalar: over two jitted steps, the noise is bit
+    for bit the per-leaf draw of the docstring and optax's, and an rbg key (drawn leaf by leaf:
+    vmap over rbg keys changes the bits) gives its own per-leaf draw. Fails if a batched draw
+    took another leaf's key or the chunks were misaligned (checked)."""
+    monkeypatch.setattr("gradtx.transforms._noise._DRAW_CHUNK", 4)
+    with jax.enable_x64(True):
+        g = [jnp.zeros((3, 4), jnp.float32) for _ in range(12)]
+        g[5] = jnp.zeros((3, 4), jnp.float64)
+        g += [jnp.zeros((5,), jnp.float32), jnp.zeros((5,), jnp.float32), jnp.zeros(())]
+
+        def expected(key):
+            key, sample = jax.random.split(key)
+            keys = jax.random.split(sample, len(g))
+            return key, [jax.random.normal(k, x.shape, x.dtype) for k, x in zip(keys, g)]
+
+        for key in (jax.random.key(7), jax.random.key(7, impl="rbg")):
+            tx = gradtx.add_noise(1.0, 0.0, key)
+            step, state, want_key = jax.jit(tx.update), tx.init(g), key
+            ox = optax.add_noise(1.0, 0.0, 7)
+            ostate = ox.init(g)
+            for _ in range(2):
+                u, state = step(g, state)
+                want_key, want = jax.jit(expected)(want_key)
+                chex.assert_trees_all_equal(u, want)
+                if jax.random.key_impl(key) == jax.random.key_impl(jax.random.key(0)):
+                    with jax.numpy_dtype_promotion("standard"):  # optax: int count ** gamma
+                        ou, ostate = jax.jit(ox.update)(g, ostate)
+                    chex.assert_trees_all_equal(u, ou)
+
+
 def test_add_noise_keys_and_bfloat16():
     """A seed, jax.random.key and jax.random.PRNGKey give the same key data (so the same
     noise); bfloat16 updates stay bfloat16, with noise of the asked size."""

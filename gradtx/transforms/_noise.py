@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gradtx._core import checks as _checks
 from gradtx._core.base import GradientTransformation
@@ -33,6 +34,42 @@ def _key_data(key, where):
     )
 
 
+# Leaves per batched draw. XLA's compile time grows with the square of the number of slices
+# taken from one buffer (2,000 slices of one stacked draw: 47 s; in chunks of 50: 6 s).
+_DRAW_CHUNK = 64
+
+
+def _normal_draws(keys, shapes, dtypes, batch):
+    """A standard normal draw per leaf, leaf i from keys[i] in shape i and dtype i.
+
+    With ``batch``, leaves of one shape and dtype are drawn together, up to _DRAW_CHUNK at a
+    time, by ``vmap`` over their keys: the bits of the one-draw-per-leaf form (threefry's draw
+    is a function of its key and counter, and vmap batches it elementwise), from one threefry
+    computation per chunk instead of one per leaf, which at 2,000 leaves of 64x64 is the
+    difference between minutes and seconds of compile time.
+    """
+    draws = [None] * len(shapes)
+    if not batch:
+        for i, (shape, dt) in enumerate(zip(shapes, dtypes)):
+            draws[i] = jax.random.normal(keys[i], shape, dt)
+        return draws
+    groups = {}
+    for i, shape_dtype in enumerate(zip(shapes, dtypes)):
+        groups.setdefault(shape_dtype, []).append(i)
+    for (shape, dt), members in groups.items():
+        for start in range(0, len(members), _DRAW_CHUNK):
+            chunk = members[start : start + _DRAW_CHUNK]
+            if len(chunk) == 1:
+                draws[chunk[0]] = jax.random.normal(keys[chunk[0]], shape, dt)
+                continue
+            stacked = jax.vmap(lambda k, shape=shape, dt=dt: jax.random.normal(k, shape, dt))(
+                keys[np.asarray(chunk)]
+            )
+            for j, i in enumerate(chunk):
+                draws[i] = stacked[j]
+    return draws
+
+
 def add_noise(eta=0.01, gamma=0.55, key=None, *, seed=None) -> GradientTransformation:
     """Add Gaussian noise whose variance decays with the step count.
 
@@ -43,7 +80,9 @@ def add_noise(eta=0.01, gamma=0.55, key=None, *, seed=None) -> GradientTransform
 
     The draw is optax 0.2.8's (the key split in two, the sample key split once per leaf, each
     leaf drawn in its dtype), so the same key gives the same noise as ``optax.add_noise`` for
-    float32 and float64 leaves; bfloat16 leaves are drawn in float32 and rounded.
+    float32 and float64 leaves; bfloat16 leaves are drawn in float32 and rounded. With a
+    threefry key (the default), leaves of one shape and dtype are drawn in one batched call,
+    with the same bits: many leaves compile in seconds rather than minutes.
 
     Args:
         eta: the variance at the first step (the paper tries 0.01, 0.3 and 1.0).
@@ -76,14 +115,16 @@ def add_noise(eta=0.01, gamma=0.55, key=None, *, seed=None) -> GradientTransform
         rng_key, sample_key = jax.random.split(rng_key)
         leaves, treedef = jax.tree.flatten(updates)
         keys = jax.random.split(sample_key, len(leaves))
+        dtypes = [acc_dtype(g.dtype) for g in leaves]
+        # vmap over keys keeps the bits for threefry (the default) only
+        batch = str(jax.random.key_impl(rng_key)) == "threefry2x32"
+        noises = _normal_draws(keys, [g.shape for g in leaves], dtypes, batch)
 
-        def noisy(g, k):
-            dt = acc_dtype(g.dtype)
+        def noisy(g, noise, dt):
             sigma = jnp.sqrt(as_dtype(eta, dt) / count.astype(dt) ** as_dtype(gamma, dt))
-            noise = jax.random.normal(k, g.shape, dt)
             return (g.astype(dt) + sigma * noise).astype(g.dtype)
 
-        updates = jax.tree.unflatten(treedef, [noisy(g, k) for g, k in zip(leaves, keys)])
+        updates = jax.tree.unflatten(treedef, list(map(noisy, leaves, noises, dtypes)))
         return updates, AddNoiseState(count, jax.random.key_data(rng_key))
 
     return GradientTransformation(init, update)
