@@ -93,7 +93,7 @@ def test_whole_tree_reducers_need_axis_name_in_shard_map(eight, case):
 
 
 def test_two_processes_of_four_devices(tmp_path):
-    run_workers("tests.scaleout.multiprocess_worker", 2, 4, tmp_path, timeout=120)
+    run_workers("tests.scaleout.multiprocess_worker", 2, 4, tmp_path, timeout=300)
     for rank in range(2):
         report = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert (report["process_count"], report["device_count"]) == (2, 8)
@@ -103,7 +103,7 @@ def test_two_processes_of_four_devices(tmp_path):
 
 
 def test_scaling_out_example():
-    out = run_with_devices([str(ROOT / "notebooks" / "scaling_out.py")], 8, timeout=120)
+    out = run_with_devices([str(ROOT / "notebooks" / "scaling_out.py")], 8, timeout=300)
     kib = {
         m["setup"].strip(): float(m["opt"])
         for m in re.finditer(
@@ -130,6 +130,10 @@ def test_launcher_retries_on_a_busy_port(tmp_path):
     "behaviour, match", [("fail", "rank 1 broke"), ("hang", "killed by the launcher")]
 )
 def test_launcher_stops_every_worker_and_shows_the_logs(tmp_path, behaviour, match):
-    with pytest.raises(AssertionError, match=match):
+    with pytest.raises(AssertionError, match=match) as failure:
         _fake(tmp_path, behaviour, timeout=3.0)
-    assert (tmp_path / "attempts0").read_text() == "x"  # not retried
+    assert "(attempt 1)" in str(failure.value)  # not retried
+    # A rank the launcher killed before its interpreter got going records no attempt (rank 0,
+    # when rank 1 fails first on a loaded machine); none records a second one.
+    recorded = [tmp_path / f"attempts{rank}" for rank in range(2)]
+    assert [p.read_text() for p in recorded if p.exists()] in (["x"], ["x", "x"])
